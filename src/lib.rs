@@ -7,6 +7,7 @@
 #![deny(unsafe_code)]
 
 pub mod cgroupfs;
+pub mod cgroups;
 pub mod channel;
 pub mod cli;
 pub mod config;

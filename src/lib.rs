@@ -23,4 +23,4 @@ pub mod store;
 pub mod sys;
 pub mod systemd;
 
-pub use error::{Error, ErrorCode};
+pub use error::{Error, ErrorCode, Result};

@@ -122,6 +122,12 @@ pub enum Error {
     /// The configuration is invalid.
     #[error(transparent)]
     Config(#[from] crate::config::validate::ConfigError),
+    /// systemd refused or failed a scope operation.
+    #[error(transparent)]
+    Systemd(#[from] crate::systemd::SystemdError),
+    /// A cgroup file of a scope could not be read or written.
+    #[error(transparent)]
+    Cgroupfs(#[from] crate::cgroupfs::CgroupfsError),
 }
 
 impl Error {
@@ -138,6 +144,12 @@ impl Error {
             Error::NoProcessOps => ErrorCode::NoProcessOps,
             Error::ConsoleExists => ErrorCode::ConsoleExists,
             Error::Config(_) => ErrorCode::ConfigInvalid,
+            Error::Systemd(
+                crate::systemd::SystemdError::Mapping(_)
+                | crate::systemd::SystemdError::UnitName(_),
+            ) => ErrorCode::ConfigInvalid,
+            Error::Systemd(_) => ErrorCode::SystemError,
+            Error::Cgroupfs(_) => ErrorCode::SystemError,
         }
     }
 }

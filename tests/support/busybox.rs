@@ -28,7 +28,8 @@ pub fn busybox_rootfs() -> PathBuf {
     static ROOTFS: OnceLock<PathBuf> = OnceLock::new();
     ROOTFS
         .get_or_init(|| {
-            let rootfs = test_area().join("busybox-rootfs");
+            // Bump the version when the layout changes, so cached trees of older runs are not reused.
+            let rootfs = test_area().join("busybox-rootfs-v1");
             if !rootfs.is_dir() {
                 let build = test_area().join(format!(".busybox-rootfs-{}", std::process::id()));
                 let _ = std::fs::remove_dir_all(&build);

@@ -244,3 +244,22 @@ fn killed_test_binary_leaves_no_box() {
         || box_cgroups(&name).is_empty(),
     );
 }
+
+#[test]
+fn machined_starts_on_demand() {
+    support::in_systemd(|| {
+        let out = Command::new("machinectl")
+            .args(["list", "--no-legend", "--no-pager"])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "machinectl list: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(
+            support::systemctl_show("systemd-machined.service", "ActiveState"),
+            "active"
+        );
+    });
+}

@@ -703,3 +703,105 @@ fn destroying_a_frozen_scope_leaves_nothing() {
         );
     });
 }
+
+#[test]
+fn odd_ids_get_names_systemd_accepts() {
+    support::in_systemd(|| {
+        let conn = connect();
+        for id in ["a+b".to_owned(), "x".repeat(1000)] {
+            let p = Proc::sleeper();
+            let m = Scope(manager(&conn, &id, Resources::default()));
+            m.apply(p.pid())
+                .unwrap_or_else(|e| panic!("apply {}: {e}", m.unit_name()));
+            assert_eq!(
+                show(m.unit_name(), "ActiveState"),
+                "active",
+                "{}",
+                m.unit_name()
+            );
+            assert_eq!(m.pids().unwrap(), vec![p.pid()]);
+        }
+    });
+}
+
+#[test]
+fn annotations_and_block_io_reach_systemd() {
+    support::in_systemd(|| {
+        let conn = connect();
+        let p = Proc::sleeper();
+        let resources = Resources {
+            blkio_throttle_read_bps_device: vec![unitbox::config::ThrottleDevice {
+                major: 254,
+                minor: 0,
+                rate: 1 << 20,
+            }],
+            blkio_throttle_write_iops_device: vec![unitbox::config::ThrottleDevice {
+                major: 254,
+                minor: 0,
+                rate: 100,
+            }],
+            ..Resources::default()
+        };
+        let cgroup = Cgroup {
+            name: "annot".into(),
+            resources,
+            systemd_properties: vec![
+                ("TimeoutStopSec".into(), "7".into()),
+                ("CollectMode".into(), "'inactive-or-failed'".into()),
+            ],
+            ..Cgroup::default()
+        };
+        let m = Scope(ScopeManager::new(conn, &cgroup, for_container("unitbox", "annot")).unwrap());
+        m.apply(p.pid()).expect("apply");
+        assert_eq!(show(m.unit_name(), "TimeoutStopUSec"), "7s");
+        let blkio = v1_dir(&m, "blkio");
+        assert_eq!(
+            read(&blkio.join("blkio.throttle.read_bps_device")),
+            "254:0 1048576"
+        );
+        assert_eq!(
+            read(&blkio.join("blkio.throttle.write_iops_device")),
+            "254:0 100"
+        );
+    });
+}
+
+#[test]
+fn device_update_replaces_the_rules() {
+    support::in_systemd(|| {
+        let conn = connect();
+        let p = Proc::sleeper();
+        let m = scope_for(&conn, "devices", limits(), p.pid());
+        let rules = vec![
+            DeviceRule {
+                allow: false,
+                kind: DeviceType::All,
+                major: None,
+                minor: None,
+                access: "rwm".into(),
+            },
+            DeviceRule {
+                allow: true,
+                kind: DeviceType::Char,
+                major: Some(1),
+                minor: Some(5),
+                access: "rw".into(),
+            },
+        ];
+        m.set(&Resources {
+            devices: rules,
+            ..Resources::default()
+        })
+        .expect("set");
+        let devices = read(&v1_dir(&m, "devices").join("devices.list"));
+        assert!(devices.contains("c 1:5 rw"), "devices.list:\n{devices}");
+        assert!(
+            !devices.contains("1:3") && !devices.contains("136:"),
+            "old rules kept:\n{devices}"
+        );
+        assert_eq!(show(m.unit_name(), "DeviceAllow"), "/dev/char/1:5 rw");
+        let out = support::systemctl(&["daemon-reload"]);
+        assert!(out.status.success());
+        assert_eq!(read(&v1_dir(&m, "devices").join("devices.list")), devices);
+    });
+}

@@ -122,6 +122,9 @@ pub enum Error {
     /// The configuration is invalid.
     #[error(transparent)]
     Config(#[from] crate::config::validate::ConfigError),
+    /// The command line itself failed (writing a spec, opening the log).
+    #[error(transparent)]
+    Cli(#[from] crate::cli::CliError),
 }
 
 impl Error {
@@ -138,6 +141,7 @@ impl Error {
             Error::NoProcessOps => ErrorCode::NoProcessOps,
             Error::ConsoleExists => ErrorCode::ConsoleExists,
             Error::Config(_) => ErrorCode::ConfigInvalid,
+            Error::Cli(_) => ErrorCode::SystemError,
         }
     }
 }

@@ -122,6 +122,9 @@ pub enum Error {
     /// The configuration is invalid.
     #[error(transparent)]
     Config(#[from] crate::config::validate::ConfigError),
+    /// Building the container's root filesystem failed.
+    #[error(transparent)]
+    Rootfs(#[from] crate::rootfs::RootfsError),
 }
 
 impl Error {
@@ -138,6 +141,8 @@ impl Error {
             Error::NoProcessOps => ErrorCode::NoProcessOps,
             Error::ConsoleExists => ErrorCode::ConsoleExists,
             Error::Config(_) => ErrorCode::ConfigInvalid,
+            Error::Rootfs(e) if e.is_invalid_config() => ErrorCode::ConfigInvalid,
+            Error::Rootfs(_) => ErrorCode::SystemError,
         }
     }
 }

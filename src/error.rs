@@ -128,6 +128,12 @@ pub enum Error {
     /// Building the container's root filesystem failed.
     #[error(transparent)]
     Rootfs(#[from] crate::rootfs::RootfsError),
+    /// systemd refused or failed a scope operation.
+    #[error(transparent)]
+    Systemd(#[from] crate::systemd::SystemdError),
+    /// A cgroup file of a scope could not be read or written.
+    #[error(transparent)]
+    Cgroupfs(#[from] crate::cgroupfs::CgroupfsError),
 }
 
 impl Error {
@@ -147,6 +153,12 @@ impl Error {
             Error::Cli(_) => ErrorCode::SystemError,
             Error::Rootfs(e) if e.is_invalid_config() => ErrorCode::ConfigInvalid,
             Error::Rootfs(_) => ErrorCode::SystemError,
+            Error::Systemd(
+                crate::systemd::SystemdError::Mapping(_)
+                | crate::systemd::SystemdError::UnitName(_),
+            ) => ErrorCode::ConfigInvalid,
+            Error::Systemd(_) => ErrorCode::SystemError,
+            Error::Cgroupfs(_) => ErrorCode::SystemError,
         }
     }
 }

@@ -122,6 +122,9 @@ pub enum Error {
     /// The configuration is invalid.
     #[error(transparent)]
     Config(#[from] crate::config::validate::ConfigError),
+    /// Starting or handling a container process failed.
+    #[error(transparent)]
+    Process(#[from] crate::process::ProcessError),
 }
 
 impl Error {
@@ -138,6 +141,8 @@ impl Error {
             Error::NoProcessOps => ErrorCode::NoProcessOps,
             Error::ConsoleExists => ErrorCode::ConsoleExists,
             Error::Config(_) => ErrorCode::ConfigInvalid,
+            Error::Process(crate::process::ProcessError::NoArgs) => ErrorCode::ConfigInvalid,
+            Error::Process(_) => ErrorCode::SystemError,
         }
     }
 }

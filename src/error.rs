@@ -125,6 +125,9 @@ pub enum Error {
     /// Starting or handling a container process failed.
     #[error(transparent)]
     Process(#[from] crate::process::ProcessError),
+    /// Building the container's root filesystem failed.
+    #[error(transparent)]
+    Rootfs(#[from] crate::rootfs::RootfsError),
 }
 
 impl Error {
@@ -143,6 +146,8 @@ impl Error {
             Error::Config(_) => ErrorCode::ConfigInvalid,
             Error::Process(crate::process::ProcessError::NoArgs) => ErrorCode::ConfigInvalid,
             Error::Process(_) => ErrorCode::SystemError,
+            Error::Rootfs(e) if e.is_invalid_config() => ErrorCode::ConfigInvalid,
+            Error::Rootfs(_) => ErrorCode::SystemError,
         }
     }
 }

@@ -125,6 +125,9 @@ pub enum Error {
     /// The command line itself failed (writing a spec, opening the log).
     #[error(transparent)]
     Cli(#[from] crate::cli::CliError),
+    /// Starting or handling a container process failed.
+    #[error(transparent)]
+    Process(#[from] crate::process::ProcessError),
     /// Building the container's root filesystem failed.
     #[error(transparent)]
     Rootfs(#[from] crate::rootfs::RootfsError),
@@ -151,6 +154,8 @@ impl Error {
             Error::ConsoleExists => ErrorCode::ConsoleExists,
             Error::Config(_) => ErrorCode::ConfigInvalid,
             Error::Cli(_) => ErrorCode::SystemError,
+            Error::Process(crate::process::ProcessError::NoArgs) => ErrorCode::ConfigInvalid,
+            Error::Process(_) => ErrorCode::SystemError,
             Error::Rootfs(e) if e.is_invalid_config() => ErrorCode::ConfigInvalid,
             Error::Rootfs(_) => ErrorCode::SystemError,
             Error::Systemd(

@@ -318,3 +318,47 @@ fn hang_inside_times_out() {
     assert!(output.contains("timed out after 3s"), "{output}");
     assert!(marker.exists(), "the body never ran:\n{output}");
 }
+
+/// Podman is the reference the container tests compare with; it must work in a box
+/// (offline: the image is imported from the busybox rootfs; `--network none` because
+/// the box shares the host's network namespace).
+#[test]
+fn podman_runs_in_the_box() {
+    support::in_systemd(|| {
+        let tar = support::scratch_dir("podman").join("rootfs.tar");
+        let packed = Command::new("tar")
+            .arg("-C")
+            .arg(support::busybox_rootfs())
+            .arg("-cf")
+            .arg(&tar)
+            .arg(".")
+            .status()
+            .unwrap();
+        assert!(packed.success());
+        let podman = |args: &[&str]| {
+            let out = Command::new("podman").args(args).output().unwrap();
+            let text = String::from_utf8_lossy(&out.stdout).to_string();
+            assert!(
+                out.status.success(),
+                "podman {args:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            text
+        };
+        podman(&[
+            "import",
+            tar.to_str().unwrap(),
+            "localhost/unitbox-busybox:test",
+        ]);
+        let cgroup = podman(&[
+            "--cgroup-manager=systemd",
+            "run",
+            "--rm",
+            "--network=none",
+            "localhost/unitbox-busybox:test",
+            "cat",
+            "/proc/self/cgroup",
+        ]);
+        assert!(cgroup.contains("machine.slice/libpod-"), "{cgroup}");
+    });
+}

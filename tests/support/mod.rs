@@ -29,8 +29,11 @@
 //!   SIGKILLs the box and removes its cgroups. Boxes and run directories left by a
 //!   killed run (their launcher pid is dead) are removed by the next boot.
 //!
-//! The box shares the host's filesystem except `/run` and `/tmp`, so everything both
-//! sides must see lives under `<target>/unitbox-test/` ([`test_area`]).
+//! The box shares the host's filesystem and network namespace; `/run`, `/tmp` and
+//! `/var/lib/containers` (podman's store) are its own tmpfs. Everything both sides must
+//! see lives under `<target>/unitbox-test/` ([`test_area`]). In the box, podman works
+//! with `--cgroup-manager=systemd --network=none` and images `podman import`ed from
+//! [`busybox_rootfs`]; `systemd-machined` starts on demand (D-Bus activation).
 //!
 //! # Functions
 //! - [`in_systemd`]`(body)`: run `body` where PID 1 is systemd (see above).

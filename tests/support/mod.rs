@@ -25,6 +25,8 @@
 //!   by `nsenter` after joining the box's cgroups), its output is streamed, and the outer
 //!   test fails with that output if the inner one fails, matches no test, or runs longer
 //!   than `UNITBOX_TEST_TIMEOUT_SECS` (default 300).
+//! - Inside the box the whole test function runs again from its start, so code before
+//!   `in_systemd` runs twice (outside and inside): put setup in the body.
 //! - The box dies with the test binary: a supervisor process notices the binary's exit,
 //!   SIGKILLs the box and removes its cgroups. Boxes and run directories left by a
 //!   killed run (their launcher pid is dead) are removed by the next boot.

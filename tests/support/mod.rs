@@ -35,7 +35,10 @@
 //! `/var/lib/containers` (podman's store) are its own tmpfs. Everything both sides must
 //! see lives under `<target>/unitbox-test/` ([`test_area`]). In the box, podman works
 //! with `--cgroup-manager=systemd --network=none` and images `podman import`ed from
-//! [`busybox_rootfs`]; `systemd-machined` starts on demand (D-Bus activation).
+//! [`busybox_rootfs`]; `systemd-machined` starts on demand (D-Bus activation). The box
+//! boots `unitbox-test.target`: journald and the system bus only, none of the host's
+//! `multi-user.target` and no early-boot unit that would write host state (sysctl,
+//! tmpfiles, sysusers, ...); a test that needs another unit starts it.
 //!
 //! # Functions
 //! - [`in_systemd`]`(body)`: run `body` where PID 1 is systemd (see above).

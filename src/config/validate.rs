@@ -111,6 +111,7 @@ pub fn validate(config: &Config) -> Result<(), ConfigError> {
     check_resources(&config.cgroups.resources)?;
     check_paths("linux.maskedPaths", &config.mask_paths)?;
     check_paths("linux.readonlyPaths", &config.readonly_paths)?;
+    check_needs_mount_namespace(config)?;
     if let Some(seccomp) = &config.seccomp {
         check_seccomp(seccomp)?;
     }
@@ -128,6 +129,18 @@ pub fn validate(config: &Config) -> Result<(), ConfigError> {
                 "must be `LINUX` or `LINUX32`",
             ));
         }
+        if let Some(flag) = personality.flags.first() {
+            return Err(ConfigError::invalid(
+                "linux.personality.flags[0]",
+                format!("unknown flag `{flag}` (the runtime spec defines none)"),
+            ));
+        }
+    }
+    if !config.networks.is_empty() && !is_private(config, NamespaceType::Network) {
+        return Err(ConfigError::invalid(
+            "networks",
+            "configuring interfaces needs a private network namespace",
+        ));
     }
     for (i, n) in config.networks.iter().enumerate() {
         if n.kind != "loopback" {
@@ -191,14 +204,51 @@ fn check_container_path(field: &str, path: &Path) -> Result<(), ConfigError> {
 fn check_mounts(config: &Config) -> Result<(), ConfigError> {
     for (i, m) in config.mounts.iter().enumerate() {
         check_container_path(&format!("mounts[{i}].destination"), &m.destination)?;
-        if m.id_mapping.is_some() && m.device != "bind" {
+        let Some(idmap) = &m.id_mapping else {
+            continue;
+        };
+        let field = format!("mounts[{i}].options");
+        if m.device != "bind" {
             return Err(ConfigError::invalid(
-                format!("mounts[{i}].options"),
+                field,
                 "idmapped mounts are only supported for bind mounts",
+            ));
+        }
+        if idmap.uid_mappings.is_empty() || idmap.gid_mappings.is_empty() {
+            return Err(ConfigError::invalid(
+                field,
+                "an idmapped mount needs both uidMappings and gidMappings",
+            ));
+        }
+        if config.rootless_euid {
+            return Err(ConfigError::invalid(
+                field,
+                "idmapped mounts need root on the host (mount_setattr on a detached mount)",
             ));
         }
     }
     Ok(())
+}
+
+/// Masking and read-only paths are mounts: doing them in the host's mount namespace
+/// would change the host (runc: "unable to restrict sys entries").
+fn check_needs_mount_namespace(config: &Config) -> Result<(), ConfigError> {
+    if is_private(config, NamespaceType::Mount) {
+        return Ok(());
+    }
+    let field = if !config.mask_paths.is_empty() {
+        "linux.maskedPaths"
+    } else if !config.readonly_paths.is_empty() {
+        "linux.readonlyPaths"
+    } else if !config.mounts.is_empty() {
+        "mounts"
+    } else {
+        return Ok(());
+    };
+    Err(ConfigError::invalid(
+        field,
+        "needs a private mount namespace (linux.namespaces `mount`)",
+    ))
 }
 
 fn check_paths(field: &str, paths: &[std::path::PathBuf]) -> Result<(), ConfigError> {
@@ -293,6 +343,25 @@ fn check_user_namespace(config: &Config) -> Result<(), ConfigError> {
     Ok(())
 }
 
+/// Whether the namespace of `kind` is joined by a path that is this process's own
+/// namespace, i.e. (normally) the host's (runc's `isHostNetNS`).
+fn joins_host_namespace(config: &Config, kind: NamespaceType) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let Some(path) = config
+        .namespaces
+        .iter()
+        .find(|ns| ns.kind == kind)
+        .and_then(|ns| ns.path.as_ref())
+    else {
+        return false;
+    };
+    let ours = Path::new("/proc/self/ns").join(kind.proc_name());
+    match (std::fs::metadata(path), std::fs::metadata(ours)) {
+        (Ok(a), Ok(b)) => (a.dev(), a.ino()) == (b.dev(), b.ino()),
+        _ => false,
+    }
+}
+
 /// IPC sysctls that are namespaced (runc's list).
 const IPC_SYSCTLS: &[&str] = &[
     "kernel.msgmax",
@@ -322,7 +391,7 @@ fn check_sysctls(config: &Config) -> Result<(), ConfigError> {
                     "not in a kernel namespace of its own, so it would change the host",
                 ));
             };
-        if !is_private(config, needed) {
+        if !is_private(config, needed) || joins_host_namespace(config, needed) {
             return Err(ConfigError::invalid(
                 field,
                 format!("needs a private {ns_name} namespace (linux.namespaces `{ns_name}`)"),
@@ -478,6 +547,19 @@ fn check_resources(r: &Resources) -> Result<(), ConfigError> {
                 format!("{F}.cpu.period"),
                 format!("{period} is outside 1000..=1000000 µs"),
             ));
+        }
+    }
+    if let Some(idle) = r.cpu_idle {
+        if !(0..=1).contains(&idle) {
+            return Err(ConfigError::invalid(
+                format!("{F}.cpu.idle"),
+                format!("{idle} must be 0 or 1"),
+            ));
+        }
+    }
+    for (name, list) in [("cpus", &r.cpuset_cpus), ("mems", &r.cpuset_mems)] {
+        if let Some(list) = list {
+            check_cpu_list(&format!("{F}.cpu.{name}"), list)?;
         }
     }
     if let Some(limit) = r.pids_limit {
@@ -723,7 +805,20 @@ fn check_process(p: &ProcessConfig, config: &Config) -> Result<(), ConfigError> 
     check_oom_score_adj("process.oomScoreAdj", p.oom_score_adj)?;
     check_umask("process.user.umask", p.user.umask)?;
     check_rlimits(&p.rlimits)?;
+    if let Some(affinity) = &p.exec_cpu_affinity {
+        for (name, list) in [("initial", &affinity.initial), ("final", &affinity.final_)] {
+            if let Some(list) = list {
+                check_cpu_list(&format!("process.execCPUAffinity.{name}"), list)?;
+            }
+        }
+    }
     if let Some(io) = &p.io_priority {
+        if !IO_PRIORITY_CLASSES.contains(&io.class.as_str()) {
+            return Err(ConfigError::invalid(
+                "process.ioPriority.class",
+                format!("unknown class `{}`", io.class),
+            ));
+        }
         if !(0..=7).contains(&io.priority) {
             return Err(ConfigError::invalid(
                 "process.ioPriority.priority",
@@ -764,9 +859,59 @@ fn check_capabilities(caps: &super::types::Capabilities) -> Result<(), ConfigErr
     Ok(())
 }
 
+const IO_PRIORITY_CLASSES: &[&str] = &["IOPRIO_CLASS_RT", "IOPRIO_CLASS_BE", "IOPRIO_CLASS_IDLE"];
+
+const SCHEDULER_POLICIES: &[&str] = &[
+    "SCHED_OTHER",
+    "SCHED_FIFO",
+    "SCHED_RR",
+    "SCHED_BATCH",
+    "SCHED_ISO",
+    "SCHED_IDLE",
+    "SCHED_DEADLINE",
+];
+
+const SCHEDULER_FLAGS: &[&str] = &[
+    "SCHED_FLAG_RESET_ON_FORK",
+    "SCHED_FLAG_RECLAIM",
+    "SCHED_FLAG_DL_OVERRUN",
+    "SCHED_FLAG_KEEP_POLICY",
+    "SCHED_FLAG_KEEP_PARAMS",
+    "SCHED_FLAG_UTIL_CLAMP_MIN",
+    "SCHED_FLAG_UTIL_CLAMP_MAX",
+];
+
+/// A kernel cpu/node list: `0-3,7`.
+fn check_cpu_list(field: &str, list: &str) -> Result<(), ConfigError> {
+    let bad = || ConfigError::invalid(field, format!("`{list}` is not a list like `0-3,7`"));
+    for part in list.split(',') {
+        let (lo, hi) = part.split_once('-').unwrap_or((part, part));
+        let lo: u32 = lo.trim().parse().map_err(|_| bad())?;
+        let hi: u32 = hi.trim().parse().map_err(|_| bad())?;
+        if lo > hi {
+            return Err(bad());
+        }
+    }
+    Ok(())
+}
+
 /// runc's `validateScheduler` (`libcontainer/configs/validate`).
 fn check_scheduler(s: &super::types::Scheduler) -> Result<(), ConfigError> {
     const F: &str = "process.scheduler";
+    if !SCHEDULER_POLICIES.contains(&s.policy.as_str()) {
+        return Err(ConfigError::invalid(
+            format!("{F}.policy"),
+            format!("unknown policy `{}`", s.policy),
+        ));
+    }
+    for (i, flag) in s.flags.iter().enumerate() {
+        if !SCHEDULER_FLAGS.contains(&flag.as_str()) {
+            return Err(ConfigError::invalid(
+                format!("{F}.flags[{i}]"),
+                format!("unknown flag `{flag}`"),
+            ));
+        }
+    }
     let realtime = matches!(s.policy.as_str(), "SCHED_FIFO" | "SCHED_RR");
     if !(-20..=19).contains(&s.nice) {
         return Err(ConfigError::invalid(
@@ -1363,6 +1508,111 @@ mod tests {
             width: 80,
         });
     });
+
+    rule!(masked_paths_need_mount_ns, "linux.maskedPaths", |c| {
+        drop_ns(&mut c, NamespaceType::Mount);
+        c.mask_paths = vec!["/proc/kcore".into()];
+    });
+    rule!(mounts_need_mount_ns, "mounts", |c| {
+        drop_ns(&mut c, NamespaceType::Mount);
+    });
+    rule!(
+        net_sysctl_refused_in_joined_host_netns,
+        "linux.sysctl.\"net.ipv4.ip_forward\"",
+        |c| {
+            drop_ns(&mut c, NamespaceType::Network);
+            c.namespaces.push(Namespace {
+                kind: NamespaceType::Network,
+                path: Some("/proc/self/ns/net".into()),
+            });
+            c.sysctl.insert("net.ipv4.ip_forward".into(), "1".into());
+        }
+    );
+    rule!(idmap_needs_both_mappings, "mounts[1].options", |c| {
+        c.mounts.push(Mount {
+            source: "/tmp".into(),
+            destination: "/mnt".into(),
+            device: "bind".into(),
+            id_mapping: Some(MountIdMapping {
+                uid_mappings: map(),
+                gid_mappings: vec![],
+                recursive: false,
+            }),
+            ..Default::default()
+        });
+    });
+    rule!(idmap_not_rootless, "mounts[1].options", |c| {
+        add_ns(&mut c, NamespaceType::User);
+        c.uid_mappings = map();
+        c.gid_mappings = map();
+        c.rootless_euid = true;
+        c.mounts.push(Mount {
+            source: "/tmp".into(),
+            destination: "/mnt".into(),
+            device: "bind".into(),
+            id_mapping: Some(MountIdMapping {
+                uid_mappings: map(),
+                gid_mappings: map(),
+                recursive: false,
+            }),
+            ..Default::default()
+        });
+    });
+    rule!(cpu_idle_is_a_switch, "linux.resources.cpu.idle", |c| {
+        c.cgroups.resources.cpu_idle = Some(2);
+    });
+    rule!(cpuset_cpus_is_a_list, "linux.resources.cpu.cpus", |c| {
+        c.cgroups.resources.cpuset_cpus = Some("3-1".into());
+    });
+    rule!(cpuset_mems_is_a_list, "linux.resources.cpu.mems", |c| {
+        c.cgroups.resources.cpuset_mems = Some("zero".into());
+    });
+    rule!(
+        exec_cpu_affinity_is_a_list,
+        "process.execCPUAffinity.final",
+        |c| {
+            process(&mut c).exec_cpu_affinity = Some(crate::config::CpuAffinity {
+                initial: None,
+                final_: Some("0-".into()),
+            });
+        }
+    );
+    rule!(io_priority_class_known, "process.ioPriority.class", |c| {
+        process(&mut c).io_priority = Some(IoPriority {
+            class: "IOPRIO_CLASS_NONE".into(),
+            priority: 0,
+        });
+    });
+    rule!(scheduler_policy_known, "process.scheduler.policy", |c| {
+        process(&mut c).scheduler = Some(Scheduler {
+            policy: "SCHED_FAST".into(),
+            ..Default::default()
+        });
+    });
+    rule!(scheduler_flags_known, "process.scheduler.flags[0]", |c| {
+        process(&mut c).scheduler = Some(Scheduler {
+            policy: "SCHED_OTHER".into(),
+            flags: vec!["SCHED_FLAG_TURBO".into()],
+            ..Default::default()
+        });
+    });
+    rule!(networks_need_netns, "networks", |c| {
+        drop_ns(&mut c, NamespaceType::Network);
+        c.networks.push(Network {
+            kind: "loopback".into(),
+            ..Default::default()
+        });
+    });
+    rule!(
+        personality_flags_none_defined,
+        "linux.personality.flags[0]",
+        |c| {
+            c.personality = Some(Personality {
+                domain: "LINUX".into(),
+                flags: vec!["ADDR_NO_RANDOMIZE".into()],
+            });
+        }
+    );
 
     // the rest
     rule!(personality_domain, "linux.personality.domain", |c| {

@@ -795,3 +795,30 @@ fn cli_validate_rule_failure_and_parse_failure() {
     assert!(stderr.contains("at `process.user.uid`"), "{stderr}");
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
 }
+
+/// containerd's shim reads the last `"level":"error"` record's `msg` from `--log`.
+#[test]
+fn cli_error_lands_in_the_json_log_as_logrus_does() {
+    let bundle = Bundle::new("cli-log");
+    let log = bundle.path().join("log.json");
+    let missing = bundle.path().join("nothing-here");
+    let out = unitbox(&[
+        "--log",
+        log.to_str().unwrap(),
+        "--log-format",
+        "json",
+        "validate",
+        "-b",
+        missing.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let text = std::fs::read_to_string(&log).unwrap();
+    let last: Value = serde_json::from_str(text.lines().last().unwrap()).unwrap();
+    assert_eq!(last["level"], "error");
+    let msg = last["msg"].as_str().unwrap();
+    assert!(
+        msg.starts_with(&format!("read `{}/config.json`", missing.display())),
+        "{msg}"
+    );
+    assert!(last["time"].is_string());
+}

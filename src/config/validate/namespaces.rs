@@ -4,10 +4,11 @@
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use super::super::types::{Config, NamespaceType, TimeClock};
+use super::super::types::{Config, IdMap, NamespaceType, TimeClock};
 use super::{is_private, namespace_index, ConfigError};
 
-/// No namespace twice; joined namespaces by absolute path; the kernel must know the type.
+/// No namespace twice; joined namespaces by an absolute path that exists; the kernel must
+/// know the type.
 pub(super) fn check_namespaces(config: &Config) -> Result<(), ConfigError> {
     let mut seen = BTreeSet::new();
     for (i, ns) in config.namespaces.iter().enumerate() {
@@ -22,6 +23,12 @@ pub(super) fn check_namespaces(config: &Config) -> Result<(), ConfigError> {
                 return Err(ConfigError::invalid(
                     format!("linux.namespaces[{i}].path"),
                     format!("`{}` must be an absolute path", path.display()),
+                ));
+            }
+            if std::fs::symlink_metadata(path).is_err() {
+                return Err(ConfigError::invalid(
+                    format!("linux.namespaces[{i}].path"),
+                    format!("`{}` does not exist", path.display()),
                 ));
             }
         }
@@ -72,6 +79,9 @@ pub(super) fn check_user_namespace(config: &Config) -> Result<(), ConfigError> {
                     "a new user namespace needs gid mappings",
                 ));
             }
+            check_id_map_ranges("linux.uidMappings", &config.uid_mappings)?;
+            check_id_map_ranges("linux.gidMappings", &config.gid_mappings)?;
+            check_process_ids_mapped(config)?;
         }
         Some(_) => {}
         None => {
@@ -87,6 +97,74 @@ pub(super) fn check_user_namespace(config: &Config) -> Result<(), ConfigError> {
                     "gid mappings need a user namespace (linux.namespaces `user`)",
                 ));
             }
+        }
+    }
+    Ok(())
+}
+
+/// The kernel's limit on the lines of one `uid_map`/`gid_map` (since Linux 4.15).
+const MAX_ID_MAP_RANGES: usize = 340;
+
+/// The kernel refuses a map whose ranges overlap inside or outside, or that is too long.
+fn check_id_map_ranges(field: &str, maps: &[IdMap]) -> Result<(), ConfigError> {
+    if maps.len() > MAX_ID_MAP_RANGES {
+        return Err(ConfigError::invalid(
+            field,
+            format!(
+                "{} ranges, the kernel allows {MAX_ID_MAP_RANGES}",
+                maps.len()
+            ),
+        ));
+    }
+    let end = |start: u32, size: u32| u64::from(start) + u64::from(size);
+    let overlap = |a: u32, b: u32, size_a: u32, size_b: u32| {
+        u64::from(a) < end(b, size_b) && u64::from(b) < end(a, size_a)
+    };
+    for (i, m) in maps.iter().enumerate() {
+        for (j, other) in maps[..i].iter().enumerate() {
+            let inside = overlap(m.container_id, other.container_id, m.size, other.size);
+            let outside = overlap(m.host_id, other.host_id, m.size, other.size);
+            if inside || outside {
+                return Err(ConfigError::invalid(
+                    format!("{field}[{i}]"),
+                    format!("overlaps {field}[{j}]"),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn is_mapped(maps: &[IdMap], id: u32) -> bool {
+    maps.iter().any(|m| {
+        id >= m.container_id && u64::from(id) < u64::from(m.container_id) + u64::from(m.size)
+    })
+}
+
+/// In a new user namespace the process can only become ids that are mapped.
+fn check_process_ids_mapped(config: &Config) -> Result<(), ConfigError> {
+    let Some(process) = &config.process else {
+        return Ok(());
+    };
+    let user = &process.user;
+    if !is_mapped(&config.uid_mappings, user.uid) {
+        return Err(ConfigError::invalid(
+            "process.user.uid",
+            format!("{} is not mapped by linux.uidMappings", user.uid),
+        ));
+    }
+    if !is_mapped(&config.gid_mappings, user.gid) {
+        return Err(ConfigError::invalid(
+            "process.user.gid",
+            format!("{} is not mapped by linux.gidMappings", user.gid),
+        ));
+    }
+    for (i, gid) in user.additional_gids.iter().enumerate() {
+        if !is_mapped(&config.gid_mappings, *gid) {
+            return Err(ConfigError::invalid(
+                format!("process.user.additionalGids[{i}]"),
+                format!("{gid} is not mapped by linux.gidMappings"),
+            ));
         }
     }
     Ok(())

@@ -127,6 +127,74 @@ rule!(user_ns_needs_gid_mappings, "linux.gidMappings", |c| {
     add_ns(&mut c, NamespaceType::User);
     c.uid_mappings = map();
 });
+rule!(namespace_path_exists, "linux.namespaces[4].path", |c| {
+    c.namespaces[4].path = Some("/proc/999999999/ns/pid".into());
+});
+rule!(uid_map_ranges_do_not_overlap, "linux.uidMappings[1]", |c| {
+    add_ns(&mut c, NamespaceType::User);
+    c.uid_mappings = vec![
+        IdMap {
+            container_id: 0,
+            host_id: 1000,
+            size: 10,
+        },
+        IdMap {
+            container_id: 20,
+            host_id: 1005,
+            size: 10,
+        },
+    ];
+    c.gid_mappings = map();
+});
+rule!(gid_map_ranges_do_not_overlap, "linux.gidMappings[1]", |c| {
+    add_ns(&mut c, NamespaceType::User);
+    c.uid_mappings = map();
+    c.gid_mappings = vec![
+        IdMap {
+            container_id: 0,
+            host_id: 1000,
+            size: 10,
+        },
+        IdMap {
+            container_id: 5,
+            host_id: 5000,
+            size: 10,
+        },
+    ];
+});
+rule!(id_map_has_at_most_340_ranges, "linux.uidMappings", |c| {
+    add_ns(&mut c, NamespaceType::User);
+    c.uid_mappings = (0..341)
+        .map(|i| IdMap {
+            container_id: i,
+            host_id: 1000 + i,
+            size: 1,
+        })
+        .collect();
+    c.gid_mappings = map();
+});
+rule!(process_uid_is_mapped, "process.user.uid", |c| {
+    add_ns(&mut c, NamespaceType::User);
+    c.uid_mappings = map();
+    c.gid_mappings = map();
+    process(&mut c).user.uid = 1;
+});
+rule!(process_gid_is_mapped, "process.user.gid", |c| {
+    add_ns(&mut c, NamespaceType::User);
+    c.uid_mappings = map();
+    c.gid_mappings = map();
+    process(&mut c).user.gid = 7;
+});
+rule!(
+    process_additional_gids_are_mapped,
+    "process.user.additionalGids[0]",
+    |c| {
+        add_ns(&mut c, NamespaceType::User);
+        c.uid_mappings = map();
+        c.gid_mappings = map();
+        process(&mut c).user.additional_gids = vec![5];
+    }
+);
 rule!(uid_mappings_need_user_ns, "linux.uidMappings", |c| {
     c.uid_mappings = map();
 });

@@ -355,6 +355,15 @@ rule!(
 );
 
 // resources
+rule!(device_rule_type, "linux.resources.devices[0].type", |c| {
+    c.cgroups.resources.devices.push(crate::config::DeviceRule {
+        allow: true,
+        kind: DeviceType::Fifo,
+        major: None,
+        minor: None,
+        access: "rwm".into(),
+    });
+});
 rule!(cpu_shares_range, "linux.resources.cpu.shares", |c| {
     c.cgroups.resources.cpu_shares = Some(1);
 });

@@ -524,6 +524,21 @@ rule!(hook_timeout_positive, "hooks.poststop[0].timeout", |c| {
 rule!(process_args_not_empty, "process.args", |c| {
     process(&mut c).args.clear();
 });
+rule!(process_args_no_nul, "process.args[1]", |c| {
+    process(&mut c).args.push("a\0b".into());
+});
+rule!(process_env_is_key_value, "process.env[1]", |c| {
+    process(&mut c).env = vec!["PATH=/bin".into(), "JUSTAKEY".into()];
+});
+rule!(process_env_key_not_empty, "process.env[0]", |c| {
+    process(&mut c).env = vec!["=value".into()];
+});
+rule!(hostname_fits_the_kernel, "hostname", |c| {
+    c.hostname = Some("h".repeat(65));
+});
+rule!(domainname_fits_the_kernel, "domainname", |c| {
+    c.domainname = Some("d".repeat(65));
+});
 rule!(process_cwd_absolute, "process.cwd", |c| {
     process(&mut c).cwd = "home".into();
 });

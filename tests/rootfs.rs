@@ -363,6 +363,169 @@ fn cve_2025_52565_console_bind_refuses_symlink() {
     run_child(NAME, &dir, &[]);
 }
 
+/// CVE-2025-52881: sysctls are written through a private procfs, so a mount over
+/// `/proc/sys/kernel` (the attack's redirection) neither receives the write nor hides it.
+#[test]
+fn cve_2025_52881_sysctl_ignores_overmounted_proc() {
+    const NAME: &str = "cve_2025_52881_sysctl_ignores_overmounted_proc";
+    if let Some(dir) = child_dir() {
+        let mut config = minimal_config(&dir);
+        config.sysctl = BTreeMap::from([("kernel.shmmni".to_string(), "2345".to_string())]);
+        rootfs::prepare(&config, RootfsOptions::default()).expect("prepare");
+        let decoy_dir = "/proc/sys/kernel";
+        nix::mount::mount(
+            Some("tmpfs"),
+            decoy_dir,
+            Some("tmpfs"),
+            MsFlags::empty(),
+            None::<&str>,
+        )
+        .unwrap();
+        fs::write("/proc/sys/kernel/shmmni", "decoy").unwrap();
+        rootfs::write_sysctls(&config).expect("write sysctls");
+        assert_eq!(
+            fs::read_to_string("/proc/sys/kernel/shmmni").unwrap(),
+            "decoy",
+            "write went to the decoy"
+        );
+        nix::mount::umount2(decoy_dir, nix::mount::MntFlags::MNT_DETACH).unwrap();
+        assert_eq!(
+            fs::read_to_string("/proc/sys/kernel/shmmni")
+                .unwrap()
+                .trim(),
+            "2345"
+        );
+        return child_ok();
+    }
+    let dir = work_dir(NAME);
+    make_rootfs(&dir.join("rootfs"));
+    let host_before = fs::read_to_string("/proc/sys/kernel/shmmni").unwrap();
+    run_child(NAME, &dir, &[]);
+    assert_eq!(
+        fs::read_to_string("/proc/sys/kernel/shmmni").unwrap(),
+        host_before,
+        "host sysctl changed"
+    );
+}
+
+/// Bind flags: `rbind,ro` makes only the top mount read-only (runc), `rro` (`rec_attr`)
+/// every submount; propagation flags land on the new mounts.
+#[test]
+fn bind_recursion_and_propagation() {
+    const NAME: &str = "bind_recursion_and_propagation";
+    if let Some(dir) = child_dir() {
+        // A submount in the bind source, made in the child's private namespace.
+        let sub = dir.join("data/sub");
+        nix::mount::mount(
+            Some("tmpfs"),
+            &sub,
+            Some("tmpfs"),
+            MsFlags::empty(),
+            None::<&str>,
+        )
+        .unwrap();
+        let src = dir.join("data").display().to_string();
+        let mut config = minimal_config(&dir);
+        let rbind_ro = MsFlags::MS_BIND | MsFlags::MS_REC | MsFlags::MS_RDONLY;
+        config
+            .mounts
+            .push(mount("bind", &src, "/top-ro", rbind_ro, ""));
+        let mut rro = mount(
+            "bind",
+            &src,
+            "/all-ro",
+            MsFlags::MS_BIND | MsFlags::MS_REC,
+            "",
+        );
+        rro.rec_attr = Some(unitbox::config::MountAttr {
+            attr_set: libc::MOUNT_ATTR_RDONLY,
+            attr_clr: 0,
+            propagation: 0,
+        });
+        config.mounts.push(rro);
+        let mut shared = mount("tmpfs", "tmpfs", "/shared", MsFlags::empty(), "");
+        shared.propagation = vec![Propagation::Shared];
+        config.mounts.push(shared);
+        let mut private = mount("tmpfs", "tmpfs", "/private", MsFlags::empty(), "");
+        private.propagation = vec![Propagation::Rprivate];
+        config.mounts.push(private);
+        rootfs::prepare(&config, RootfsOptions::default()).expect("prepare");
+        let mounts = mountinfo();
+        let at = |mp: &str| {
+            mounts
+                .iter()
+                .rev()
+                .find(|m| m.mount_point == mp)
+                .unwrap_or_else(|| panic!("{mp}"))
+        };
+        assert!(at("/top-ro").has_opts(&["ro"]));
+        assert!(
+            at("/top-ro/sub").has_opts(&["rw"]),
+            "rbind,ro must not be recursive"
+        );
+        assert!(at("/all-ro").has_opts(&["ro"]));
+        assert!(at("/all-ro/sub").has_opts(&["ro"]), "rro must be recursive");
+        assert!(
+            at("/shared")
+                .optional
+                .iter()
+                .any(|f| f.starts_with("shared:")),
+            "{:?}",
+            at("/shared")
+        );
+        assert!(at("/private").optional.is_empty(), "{:?}", at("/private"));
+        return child_ok();
+    }
+    let dir = work_dir(NAME);
+    make_rootfs(&dir.join("rootfs"));
+    fs::create_dir_all(dir.join("data/sub")).unwrap();
+    run_child(NAME, &dir, &[]);
+}
+
+/// Inside a cgroup namespace each v1 hierarchy (and the unified one) is a fresh cgroupfs
+/// whose root is the namespace's root, read-only as configured.
+#[test]
+fn cgroup_namespace_mounts_its_own_hierarchies() {
+    const NAME: &str = "cgroup_namespace_mounts_its_own_hierarchies";
+    if let Some(dir) = child_dir() {
+        let mut config = minimal_config(&dir);
+        config.namespaces.push(Namespace {
+            kind: NamespaceType::Cgroup,
+            path: None,
+        });
+        let ro = MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
+        config.mounts.push(mount("sysfs", "sysfs", "/sys", ro, ""));
+        config
+            .mounts
+            .push(mount("cgroup", "cgroup", "/sys/fs/cgroup", ro, ""));
+        rootfs::prepare(&config, RootfsOptions::default()).expect("prepare");
+        let mounts = mountinfo();
+        let cgroups: Vec<&MountLine> = mounts
+            .iter()
+            .filter(|m| m.mount_point.starts_with("/sys/fs/cgroup/"))
+            .collect();
+        assert!(cgroups.len() >= 2, "{mounts:#?}");
+        for m in &cgroups {
+            assert!(m.fstype == "cgroup" || m.fstype == "cgroup2", "{m:?}");
+            assert_eq!(m.root, "/", "not the namespace root: {m:?}");
+            assert!(m.has_opts(&["ro", "nosuid", "nodev", "noexec"]), "{m:?}");
+        }
+        assert!(fs::metadata("/sys/fs/cgroup/memory/memory.limit_in_bytes").is_ok());
+        assert_eq!(
+            erofs(fs::create_dir("/sys/fs/cgroup/memory/escape")),
+            Some(libc::EROFS)
+        );
+        assert_eq!(
+            erofs(fs::create_dir("/sys/fs/cgroup/new")),
+            Some(libc::EROFS)
+        );
+        return child_ok();
+    }
+    let dir = work_dir(NAME);
+    make_rootfs(&dir.join("rootfs"));
+    run_child(NAME, &dir, &["--cgroup"]);
+}
+
 /// In a user namespace the default devices are binds of the host's nodes, and the host's
 /// nodes keep their owner and mode.
 #[test]
@@ -476,6 +639,14 @@ fn check_standard_container() {
         memory.fstype == "cgroup" && memory.has_opts(&["ro"]),
         "{memory:?}"
     );
+    // Without a cgroup namespace: a bind of the container's own cgroup, not the host tree.
+    let own = fs::read_to_string("/proc/self/cgroup").unwrap();
+    let own_memory = own
+        .lines()
+        .find_map(|l| l.split_once(":memory:"))
+        .map(|(_, p)| p)
+        .unwrap();
+    assert_eq!(memory.root, own_memory, "{memory:?}");
     let data = find("/data");
     assert!(data.has_opts(&["ro"]), "{data:?}");
     assert_eq!(fs::read_to_string("/data/hello").unwrap(), "hello");
@@ -823,8 +994,10 @@ fn open_pty() -> (nix::pty::PtyMaster, fs::File) {
 
 #[derive(Debug)]
 struct MountLine {
+    root: String,
     mount_point: String,
     opts: String,
+    optional: Vec<String>,
     fstype: String,
     super_opts: String,
 }
@@ -843,8 +1016,10 @@ fn mountinfo() -> Vec<MountLine> {
             let fields: Vec<&str> = line.split(' ').collect();
             let sep = fields.iter().position(|f| *f == "-")?;
             Some(MountLine {
+                root: fields[3].to_string(),
                 mount_point: fields[4].to_string(),
                 opts: fields[5].to_string(),
+                optional: fields[6..sep].iter().map(|f| f.to_string()).collect(),
                 fstype: fields.get(sep + 1)?.to_string(),
                 super_opts: fields.get(sep + 3).unwrap_or(&"").to_string(),
             })

@@ -554,6 +554,8 @@ fn user_namespace_binds_host_devices() {
                 MsFlags::MS_RDONLY | MsFlags::MS_NOSUID,
                 "",
             ),
+            // Not asked read-only: in a user namespace it must be anyway (CVE-2023-25809).
+            mount("cgroup", "cgroup", "/sys/fs/cgroup", MsFlags::MS_NOSUID, ""),
         ];
         config.mask_paths = vec!["/proc/keys".into()];
         rootfs::prepare(&config, RootfsOptions::default()).expect("prepare");
@@ -569,7 +571,27 @@ fn user_namespace_binds_host_devices() {
                 (major, minor)
             );
         }
-        assert_eq!(fs::read("/proc/keys").unwrap().len(), 0, "kcore not masked");
+        assert_eq!(
+            fs::read("/proc/keys").unwrap().len(),
+            0,
+            "/proc/keys not masked"
+        );
+        let mounts = mountinfo();
+        let hierarchies: Vec<&MountLine> = mounts
+            .iter()
+            .filter(|m| m.mount_point.starts_with("/sys/fs/cgroup/"))
+            .collect();
+        assert!(!hierarchies.is_empty(), "{mounts:#?}");
+        for m in hierarchies {
+            assert!(
+                m.has_opts(&["ro"]),
+                "writable cgroup bind in a user namespace: {m:?}"
+            );
+        }
+        assert_eq!(
+            erofs(fs::create_dir("/sys/fs/cgroup/memory/escape")),
+            Some(libc::EROFS)
+        );
         return child_ok();
     }
     let dir = work_dir(NAME);

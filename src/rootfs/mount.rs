@@ -67,6 +67,7 @@ pub(crate) fn dev_wants_readonly(mounts: &[Mount]) -> bool {
 
 /// Perform one configured mount.
 pub(crate) fn mount_entry(ctx: &RootContext, m: &Mount) -> Result<(), RootfsError> {
+    tracing::debug!(device = %m.device, source = %m.source, destination = %m.destination.display(), "mount");
     if is_bind(m) {
         return bind_mount(ctx, m);
     }
@@ -195,7 +196,7 @@ fn attach(m: &Mount, detached: BorrowedFd<'_>, target: BorrowedFd<'_>) -> Result
         let change = MountAttrChange {
             set: MountAttrFlags::from_bits(rec.attr_set),
             clear: MountAttrFlags::from_bits(rec.attr_clr),
-            propagation: MsFlags::from_bits_truncate(rec.propagation),
+            propagation: MsFlags::from_bits_truncate(rec.propagation) & !MsFlags::MS_REC,
         };
         set_mount_attr(detached, true, change).map_err(|e| mount_error(m, "mount_setattr", e))?;
     }
@@ -281,6 +282,15 @@ pub(crate) fn mount_error(m: &Mount, syscall: &'static str, source: Errno) -> Ro
 
 pub(crate) fn errno_of(e: &std::io::Error) -> Errno {
     Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO))
+}
+
+/// A detached, empty, read-only tmpfs: what masks a directory (runc mounts `tmpfs` with
+/// `MS_RDONLY`) or stands in for an unavailable cgroup hierarchy.
+pub(crate) fn empty_readonly_tmpfs() -> Result<OwnedFd, (&'static str, Errno)> {
+    let fs = fs_open("tmpfs").map_err(|e| ("fsopen", e))?;
+    fs_set_string(fs.as_fd(), "source", "tmpfs").map_err(|e| ("fsconfig", e))?;
+    fs_create(fs.as_fd()).map_err(|e| ("fsconfig", e))?;
+    fs_mount(fs.as_fd(), MountAttrFlags::RDONLY).map_err(|e| ("fsmount", e))
 }
 
 /// The per-mount attributes that `MS_*` flags of a new filesystem ask for.

@@ -48,7 +48,11 @@ impl ProcfsHandle {
     pub fn open() -> nix::Result<ProcfsHandle> {
         match ProcfsHandle::open_private() {
             Ok(handle) => Ok(handle),
-            Err(_) => ProcfsHandle::open_mounted(Path::new("/proc")),
+            Err(errno) => {
+                // Expected in some user namespaces (a fully visible procfs is required).
+                tracing::debug!(%errno, "private procfs refused, using the verified /proc");
+                ProcfsHandle::open_mounted(Path::new("/proc"))
+            }
         }
     }
 

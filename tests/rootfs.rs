@@ -302,6 +302,7 @@ fn no_pivot_switches_root_and_runs_callback_first() {
         let opts = RootfsOptions {
             no_pivot: true,
             before_pivot: Some(&mut callback),
+            ..RootfsOptions::default()
         };
         rootfs::prepare(&config, opts).expect("prepare");
         assert!(saw_host_side, "callback did not run before the root switch");
@@ -325,6 +326,7 @@ fn failing_callback_aborts_before_pivot() {
         let opts = RootfsOptions {
             no_pivot: false,
             before_pivot: Some(&mut callback),
+            ..RootfsOptions::default()
         };
         let err = rootfs::prepare(&config, opts).expect_err("callback error ignored");
         assert!(matches!(err, RootfsError::BeforePivot(_)), "{err:?}");
@@ -524,6 +526,52 @@ fn cgroup_namespace_mounts_its_own_hierarchies() {
     let dir = work_dir(NAME);
     make_rootfs(&dir.join("rootfs"));
     run_child(NAME, &dir, &["--cgroup"]);
+}
+
+/// An idmapped bind (`idmap` with uid/gid mappings): files owned by 0 on disk appear as
+/// the mapped host id, the on-disk owner is unchanged.
+#[test]
+fn idmapped_bind_maps_owners() {
+    const NAME: &str = "idmapped_bind_maps_owners";
+    if let Some(dir) = child_dir() {
+        let mut config = minimal_config(&dir);
+        let one = |host_id| unitbox::config::IdMap {
+            container_id: 0,
+            host_id,
+            size: 1,
+        };
+        let mut idmapped = mount(
+            "bind",
+            &dir.join("data").display().to_string(),
+            "/idmapped",
+            MsFlags::MS_BIND | MsFlags::MS_REC,
+            "",
+        );
+        idmapped.id_mapping = Some(unitbox::config::MountIdMapping {
+            uid_mappings: vec![one(1000)],
+            gid_mappings: vec![one(2000)],
+            recursive: false,
+        });
+        config.mounts.push(idmapped);
+        rootfs::prepare(&config, RootfsOptions::default()).expect("prepare");
+        let st = fs::metadata("/idmapped/owned-by-root").unwrap();
+        assert_eq!((st.uid(), st.gid()), (1000, 2000), "not idmapped");
+        let mounts = mountinfo();
+        let m = mounts
+            .iter()
+            .rev()
+            .find(|m| m.mount_point == "/idmapped")
+            .unwrap();
+        assert!(m.has_opts(&["idmapped"]), "{m:?}");
+        return child_ok();
+    }
+    let dir = work_dir(NAME);
+    make_rootfs(&dir.join("rootfs"));
+    fs::create_dir_all(dir.join("data")).unwrap();
+    fs::write(dir.join("data/owned-by-root"), "x").unwrap();
+    run_child(NAME, &dir, &[]);
+    let st = fs::metadata(dir.join("data/owned-by-root")).unwrap();
+    assert_eq!((st.uid(), st.gid()), (0, 0), "on-disk owner changed");
 }
 
 /// In a user namespace the default devices are binds of the host's nodes, and the host's

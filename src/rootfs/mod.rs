@@ -38,6 +38,7 @@ use nix::sys::stat::Mode;
 use crate::config::{Config, NamespaceType};
 
 pub use dev::{default_devices, DEFAULT_DEVICE_NAMES};
+pub use mount::{idmap_namespaces, IdmapNamespaces};
 
 /// The error a `before_pivot` callback returns; kept boxed so the engine's own error type
 /// survives (downcast it from [`RootfsError::BeforePivot`]).
@@ -53,6 +54,9 @@ pub struct RootfsOptions<'a> {
     /// place for createContainer hooks (runc runs them there so they still see the host
     /// root). Its error aborts [`prepare`] as [`RootfsError::BeforePivot`].
     pub before_pivot: Option<&'a mut dyn FnMut() -> Result<(), HookFailure>>,
+    /// The user namespaces of idmapped mounts, made by [`idmap_namespaces`] before init
+    /// entered the container's user namespace; `None` makes them in [`prepare`].
+    pub idmap: Option<IdmapNamespaces>,
 }
 
 /// A failure while building the root filesystem; each variant names the step and its
@@ -342,6 +346,10 @@ impl RootContext {
 pub fn prepare(config: &Config, opts: RootfsOptions<'_>) -> Result<(), RootfsError> {
     mount::validate_mounts(&config.mounts)?;
     dev::validate_devices(&config.devices)?;
+    let idmap = match opts.idmap {
+        Some(namespaces) => namespaces,
+        None => idmap_namespaces(config)?,
+    };
     let rootfs =
         std::fs::canonicalize(&config.rootfs).map_err(|source| RootfsError::OpenRootfs {
             path: config.rootfs.clone(),
@@ -354,8 +362,8 @@ pub fn prepare(config: &Config, opts: RootfsOptions<'_>) -> Result<(), RootfsErr
         in_user_ns: has_namespace(config, NamespaceType::User),
         in_cgroup_ns: has_namespace(config, NamespaceType::Cgroup),
     };
-    for entry in &config.mounts {
-        mount::mount_entry(&ctx, entry)?;
+    for (index, entry) in config.mounts.iter().enumerate() {
+        mount::mount_entry(&ctx, entry, idmap.get(index))?;
     }
     if dev::needs_dev_setup(config) {
         dev::setup_dev(&ctx, config)?;

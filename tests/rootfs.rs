@@ -500,11 +500,14 @@ fn cgroup_namespace_mounts_its_own_hierarchies() {
         config
             .mounts
             .push(mount("cgroup", "cgroup", "/sys/fs/cgroup", ro, ""));
+        config
+            .mounts
+            .push(mount("cgroup2", "cgroup2", "/cg2", ro, ""));
         rootfs::prepare(&config, RootfsOptions::default()).expect("prepare");
         let mounts = mountinfo();
         let cgroups: Vec<&MountLine> = mounts
             .iter()
-            .filter(|m| m.mount_point.starts_with("/sys/fs/cgroup/"))
+            .filter(|m| m.mount_point.starts_with("/sys/fs/cgroup/") || m.mount_point == "/cg2")
             .collect();
         assert!(cgroups.len() >= 2, "{mounts:#?}");
         for m in &cgroups {
@@ -572,6 +575,54 @@ fn idmapped_bind_maps_owners() {
     run_child(NAME, &dir, &[]);
     let st = fs::metadata(dir.join("data/owned-by-root")).unwrap();
     assert_eq!((st.uid(), st.gid()), (0, 0), "on-disk owner changed");
+}
+
+/// CVE-2019-16884: only a procfs may cover `/proc` (a bind of a host directory there is
+/// refused, a bind of the host's procfs root accepted), and the procfs handle refuses a
+/// `/proc` that is not procfs.
+#[test]
+fn cve_2019_16884_only_procfs_covers_proc() {
+    const NAME: &str = "cve_2019_16884_only_procfs_covers_proc";
+    if let Some(dir) = child_dir() {
+        let mut config = minimal_config(&dir);
+        let fake = dir.join("fakeproc").display().to_string();
+        config.mounts = vec![mount("bind", &fake, "/proc", MsFlags::MS_BIND, "")];
+        let err =
+            rootfs::prepare(&config, RootfsOptions::default()).expect_err("fake /proc accepted");
+        assert!(matches!(err, RootfsError::NotProcOnProc { .. }), "{err:?}");
+        // The same check through a symlink to /proc.
+        config.mounts = vec![mount("bind", &fake, "/proc-link", MsFlags::MS_BIND, "")];
+        let err = rootfs::prepare(&config, RootfsOptions::default())
+            .expect_err("fake /proc via symlink accepted");
+        assert!(matches!(err, RootfsError::NotProcOnProc { .. }), "{err:?}");
+        config.mounts = vec![mount(
+            "bind",
+            "/proc",
+            "/proc",
+            MsFlags::MS_BIND | MsFlags::MS_REC,
+            "",
+        )];
+        rootfs::prepare(&config, RootfsOptions::default())
+            .expect("bind of the host procfs refused");
+        // An image (or a racing mount) hiding /proc behind a tmpfs is noticed.
+        nix::mount::mount(
+            Some("tmpfs"),
+            "/proc",
+            Some("tmpfs"),
+            MsFlags::empty(),
+            None::<&str>,
+        )
+        .unwrap();
+        let err = unitbox::sys::procfs::ProcfsHandle::open_mounted(Path::new("/proc"))
+            .expect_err("tmpfs taken for procfs");
+        assert_eq!(err, nix::errno::Errno::EXDEV);
+        return child_ok();
+    }
+    let dir = work_dir(NAME);
+    make_rootfs(&dir.join("rootfs"));
+    std::os::unix::fs::symlink("/proc", dir.join("rootfs/proc-link")).unwrap();
+    fs::create_dir_all(dir.join("fakeproc/self/attr")).unwrap();
+    run_child(NAME, &dir, &[]);
 }
 
 /// In a user namespace the default devices are binds of the host's nodes, and the host's
@@ -717,6 +768,13 @@ fn check_standard_container() {
         .map(|(_, p)| p)
         .unwrap();
     assert_eq!(memory.root, own_memory, "{memory:?}");
+    let cg2 = find("/cg2");
+    let own_unified = own.lines().find_map(|l| l.strip_prefix("0::")).unwrap();
+    assert!(cg2.fstype == "cgroup2" && cg2.has_opts(&["ro"]), "{cg2:?}");
+    assert_eq!(
+        cg2.root, own_unified,
+        "cgroup2 mount shows more than our cgroup: {cg2:?}"
+    );
     let data = find("/data");
     assert!(data.has_opts(&["ro"]), "{data:?}");
     assert_eq!(fs::read_to_string("/data/hello").unwrap(), "hello");
@@ -918,6 +976,13 @@ fn standard_config(dir: &Path) -> Config {
                 &dir.join("hostfile").display().to_string(),
                 "/etc/hostfile",
                 MsFlags::MS_BIND,
+                "",
+            ),
+            mount(
+                "cgroup2",
+                "cgroup2",
+                "/cg2",
+                nosuid_noexec_nodev | MsFlags::MS_RDONLY,
                 "",
             ),
             tmpfs_run,

@@ -142,6 +142,11 @@ fn hierarchy_mount(
         | MountAttrFlags::NOEXEC;
     match h {
         Some(h) if !ctx.in_cgroup_ns => bind_own_cgroup(ctx, m, h, attrs),
+        // No hierarchy of ours to bind and no namespace to scope a fresh cgroupfs: a new
+        // mount would show the host's whole tree, so show nothing instead.
+        None if !ctx.in_cgroup_ns => {
+            empty_readonly_tmpfs().map_err(|(syscall, e)| mount_error(m, syscall, e))
+        }
         _ => {
             let fstype = h.map_or("cgroup2", |h| h.fstype.as_str());
             let fs = fs_open(fstype).map_err(|e| mount_error(m, "fsopen", e))?;

@@ -5,8 +5,9 @@
 //! `execve`. Every path the image controls is resolved inside the rootfs through an fd
 //! (`sys::path`), every mount is made detached and attached onto an `O_PATH` handle
 //! (`sys::mount`), and procfs writes go through a private procfs handle (`sys::procfs`):
-//! the defences against CVE-2021-30465, CVE-2024-45310, CVE-2019-19921, CVE-2025-31133,
-//! CVE-2025-52565, CVE-2025-52881 and CVE-2026-41579 (see `shared/design/security.md`).
+//! the defences against CVE-2021-30465, CVE-2024-45310, CVE-2019-19921, CVE-2019-16884,
+//! CVE-2023-25809, CVE-2025-31133, CVE-2025-52565, CVE-2025-52881 and CVE-2026-41579 (see
+//! `shared/design/security.md`; each has a regression test in `tests/rootfs.rs`).
 //! Never touches the host's mount table: init calls this only in its own mount namespace.
 //! Mirrors runc's `libcontainer/rootfs_linux.go`.
 //!

@@ -793,6 +793,22 @@ fn check_standard_container() {
     assert_char_device("/dev/urandom", 1, 9, 0o666, (0, 0));
     assert_char_device("/dev/tty", 5, 0, 0o666, (0, 0));
     assert_char_device("/dev/fuse", 10, 229, 0o600, (1000, 1001));
+    let block = fs::metadata("/dev/disks/loop-test").unwrap();
+    assert!(block.file_type().is_block_device());
+    assert_eq!(
+        (
+            nix::sys::stat::major(block.rdev()),
+            nix::sys::stat::minor(block.rdev())
+        ),
+        (7, 0)
+    );
+    assert_eq!(
+        (block.permissions().mode() & 0o7777, block.gid()),
+        (0o640, 6)
+    );
+    let fifo = fs::metadata("/dev/fifo-test").unwrap();
+    assert!(fifo.file_type().is_fifo());
+    assert_eq!(fifo.permissions().mode() & 0o7777, 0o620);
     for (link, target) in [
         ("/dev/ptmx", "pts/ptmx"),
         ("/dev/fd", "/proc/self/fd"),
@@ -987,7 +1003,17 @@ fn standard_config(dir: &Path) -> Config {
             ),
             tmpfs_run,
         ],
-        devices: vec![device("/dev/fuse", 10, 229, 0o600, 1000, 1001)],
+        devices: vec![
+            device("/dev/fuse", 10, 229, 0o600, 1000, 1001),
+            Device {
+                kind: DeviceType::Block,
+                ..device("/dev/disks/loop-test", 7, 0, 0o640, 0, 6)
+            },
+            Device {
+                kind: DeviceType::Fifo,
+                ..device("/dev/fifo-test", 0, 0, 0o620, 0, 0)
+            },
+        ],
         namespaces: [
             NamespaceType::Mount,
             NamespaceType::Pid,

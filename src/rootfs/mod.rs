@@ -440,3 +440,65 @@ fn open_rootfs(path: &Path) -> Result<OwnedFd, RootfsError> {
 fn open_current_root() -> Result<OwnedFd, RootfsError> {
     open_rootfs(Path::new("/"))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_name_the_step_and_object() {
+        let cases: Vec<(RootfsError, &str)> = vec![
+            (
+                RootfsError::Mount {
+                    src: "tmpfs".into(),
+                    destination: "/run".into(),
+                    syscall: "fsmount",
+                    source: Errno::EINVAL,
+                },
+                "fsmount `tmpfs` on `/run`",
+            ),
+            (
+                RootfsError::ProcDestination {
+                    destination: "/proc".into(),
+                    reason: "it is a symlink",
+                },
+                "refuse to mount proc on `/proc`: it is a symlink",
+            ),
+            (
+                RootfsError::DevNullNotVerified {
+                    found: "a symlink".into(),
+                },
+                "refuse to mask paths with `/dev/null`: it is a symlink, not the char device 1:3",
+            ),
+            (
+                RootfsError::Sysctl {
+                    key: "kernel.shmmni".into(),
+                    source: Errno::EACCES,
+                },
+                "write sysctl `kernel.shmmni`",
+            ),
+        ];
+        for (err, want) in cases {
+            assert_eq!(err.to_string(), want);
+        }
+    }
+
+    #[test]
+    fn config_errors_are_told_apart() {
+        let invalid = RootfsError::InvalidSysctl {
+            key: "x".into(),
+            rule: "r",
+        };
+        assert!(invalid.is_invalid_config());
+        let system = RootfsError::Procfs(Errno::EPERM);
+        assert!(!system.is_invalid_config());
+        assert_eq!(
+            crate::Error::from(invalid).code(),
+            crate::ErrorCode::ConfigInvalid
+        );
+        assert_eq!(
+            crate::Error::from(system).code(),
+            crate::ErrorCode::SystemError
+        );
+    }
+}

@@ -625,6 +625,38 @@ fn cve_2019_16884_only_procfs_covers_proc() {
     run_child(NAME, &dir, &[]);
 }
 
+/// In a user namespace without its own network namespace the kernel refuses a new sysfs;
+/// the host's is bound instead (runc's rootless fallback), read-only as configured.
+#[test]
+fn user_namespace_without_netns_binds_host_sysfs() {
+    const NAME: &str = "user_namespace_without_netns_binds_host_sysfs";
+    if let Some(dir) = child_dir() {
+        let mut config = minimal_config(&dir);
+        config.namespaces.push(Namespace {
+            kind: NamespaceType::User,
+            path: None,
+        });
+        let ro = MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
+        config.mounts.push(mount("sysfs", "sysfs", "/sys", ro, ""));
+        rootfs::prepare(&config, RootfsOptions::default()).expect("prepare");
+        let mounts = mountinfo();
+        let sys = mounts
+            .iter()
+            .rev()
+            .find(|m| m.mount_point == "/sys")
+            .expect("no /sys mount");
+        assert!(
+            sys.fstype == "sysfs" && sys.has_opts(&["ro", "nosuid"]),
+            "{sys:?}"
+        );
+        assert!(fs::metadata("/sys/kernel").is_ok());
+        return child_ok();
+    }
+    let dir = work_dir(NAME);
+    make_rootfs(&dir.join("rootfs"));
+    run_child_with(NAME, &dir, &["--user", "--map-root-user"]);
+}
+
 /// In a user namespace the default devices are binds of the host's nodes, and the host's
 /// nodes keep their owner and mode.
 #[test]
@@ -1079,20 +1111,25 @@ fn make_rootfs(root: &Path) {
     std::os::unix::fs::symlink("busybox", root.join("bin/sh")).unwrap();
 }
 
-/// Run this test again in new namespaces and require the child to report success.
+/// Run this test again in new mount, pid, IPC, UTS and network namespaces (plus
+/// `extra_unshare`) and require the child to report success.
 fn run_child(test: &str, dir: &Path, extra_unshare: &[&str]) {
+    let mut flags = vec!["--ipc", "--uts", "--net"];
+    flags.extend_from_slice(extra_unshare);
+    run_child_with(test, dir, &flags);
+}
+
+/// Run this test again in a new mount and pid namespace plus the `unshare` flags given.
+fn run_child_with(test: &str, dir: &Path, unshare_flags: &[&str]) {
     let exe = std::env::current_exe().unwrap();
     let output = Command::new("timeout")
         .arg("120")
         .arg("unshare")
-        .args(extra_unshare)
+        .args(unshare_flags)
         .args([
             "--mount",
             "--pid",
             "--fork",
-            "--ipc",
-            "--uts",
-            "--net",
             "--propagation",
             "private",
             "--",

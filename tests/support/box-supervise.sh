@@ -29,8 +29,13 @@ while read -r _; do :; done
 killed=no
 if [ -r "$state/pid1" ]; then
 	read -r pid1 <"$state/pid1"
-	read -r _ _ _ parent _ <"/proc/$pid1/stat" 2>/dev/null && [ "$parent" = "$box" ] &&
+	if read -r _ _ _ parent _ <"/proc/$pid1/stat" 2>/dev/null && [ "$parent" = "$box" ]; then
+		# The journal lives in the box's /run and dies with it: keep a copy for
+		# post-mortems of failed tests.
+		timeout 20 journalctl -D "/proc/$pid1/root/run/log/journal" --no-pager \
+			-o short-monotonic >"$state/journal.log" 2>&1
 		kill -KILL "$pid1" 2>/dev/null && killed=yes
+	fi
 fi
 # unshare's --kill-child covers a box whose PID 1 we did not find.
 [ "$killed" = yes ] || kill -KILL "$box" 2>/dev/null

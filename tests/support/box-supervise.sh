@@ -19,6 +19,8 @@ trap '' INT HUP
 		sh "$state/box-boot.sh" "$state" "$@"
 ) </dev/null &
 box=$!
+# Lets the launcher notice a box that dies while booting.
+echo "$box" >"$state/unshare.pid.tmp" && mv "$state/unshare.pid.tmp" "$state/unshare.pid"
 
 # Blocks until the test binary exits: nothing is ever written to us.
 while read -r _; do :; done

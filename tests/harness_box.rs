@@ -152,6 +152,11 @@ fn two_boxes_do_not_see_each_other() {
         );
         assert!(!Path::new(&format!("/proc/{}", test_box.pid1)).exists());
     }
+    let journal = std::fs::read_to_string(a.state_dir.join("journal.log")).unwrap();
+    assert!(
+        journal.contains("harness-only-in-a"),
+        "box a's saved journal:\n{journal}"
+    );
 }
 
 #[test]
@@ -189,6 +194,14 @@ fn next_boot_removes_a_killed_runs_box() {
     );
     let run_dir = support::test_area().join(format!("run-box-{dead}"));
     std::fs::create_dir_all(run_dir.join("box")).unwrap();
+    let old = std::time::SystemTime::now() - support::test_area::KEEP_DEAD_RUNS * 2;
+    std::fs::File::open(&run_dir)
+        .unwrap()
+        .set_modified(old)
+        .unwrap();
+    // A run that ended a moment ago stays for its post-mortem.
+    let recent_run_dir = support::test_area().join(format!("run-box-{dead}-1"));
+    std::fs::create_dir_all(&recent_run_dir).unwrap();
     wait_until(
         "straggler joins the stale box",
         Duration::from_secs(10),
@@ -210,6 +223,8 @@ fn next_boot_removes_a_killed_runs_box() {
         box_cgroups(&name)
     );
     assert!(!run_dir.exists(), "stale run dir left");
+    assert!(recent_run_dir.exists(), "a recent run dir was removed");
+    std::fs::remove_dir(&recent_run_dir).unwrap();
     let mut straggler = straggler;
     let status = straggler.0.wait().unwrap();
     assert!(!status.success(), "straggler was not killed");

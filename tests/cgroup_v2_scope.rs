@@ -206,6 +206,62 @@ fn limits_read_back_from_the_unified_hierarchy() {
             "the sleep is not pinned to CPU {cpu}:\n{allowed}"
         );
         assert_eq!(support::systemctl_show(&unit, "Delegate"), "yes");
+
+        let stats = scope.mgr.stats().unwrap();
+        assert_eq!(stats.memory.usage.limit, (64 * MIB).unsigned_abs());
+        assert_eq!(stats.pids.limit, 32);
+        assert_eq!(stats.pids.current, 1);
+    });
+}
+
+#[test]
+fn delegated_subtree_follows_the_v2_rules() {
+    if skipped("delegated_subtree_follows_the_v2_rules") {
+        return;
+    }
+    support::in_systemd(|| {
+        let scope = Scope::start(
+            "delegate",
+            Resources {
+                memory: Some(64 * MIB),
+                pids_limit: Some(32),
+                ..Resources::default()
+            },
+        );
+        let pid = scope.mgr.pids().unwrap()[0];
+        let sub = scope.dir.join("container");
+        std::fs::create_dir(&sub).unwrap();
+        // No internal processes: controllers cannot be handed down while the scope itself
+        // holds a process…
+        let subtree = scope.dir.join("cgroup.subtree_control");
+        let busy = std::fs::write(&subtree, "+memory +pids");
+        assert_eq!(
+            busy.as_ref().map_err(|e| e.raw_os_error()),
+            Err(Some(libc::EBUSY)),
+            "enabling controllers on a scope with its own process"
+        );
+        // …but the delegated scope is ours to rearrange: move the process down, then enable.
+        std::fs::write(sub.join("cgroup.procs"), pid.to_string()).unwrap();
+        std::fs::write(&subtree, "+memory +pids").unwrap();
+        std::fs::write(sub.join("memory.max"), (16 * MIB).to_string()).unwrap();
+        assert_eq!(
+            read_trimmed(&sub.join("memory.max")),
+            (16 * MIB).to_string()
+        );
+        // The scope's own limit still caps the subtree, and the manager sees every process.
+        assert_eq!(scope.read("memory.max"), (64 * MIB).to_string());
+        assert_eq!(scope.mgr.pids().unwrap(), vec![pid]);
+        assert_eq!(scope.mgr.stats().unwrap().pids.current, 1);
+        // Freezing the unit freezes the subtree.
+        scope.mgr.freeze().unwrap();
+        wait_for("the sub-cgroup frozen", || {
+            key_values(&read_trimmed(&sub.join("cgroup.events"))).get("frozen") == Some(&1)
+        });
+        scope.mgr.thaw().unwrap();
+        wait_for("the sub-cgroup thawed", || {
+            key_values(&read_trimmed(&sub.join("cgroup.events"))).get("frozen") == Some(&0)
+        });
+        // Drop destroys the scope: the sub-cgroup must go with it.
     });
 }
 
@@ -215,7 +271,7 @@ fn set_changes_the_running_scope() {
         return;
     }
     support::in_systemd(|| {
-        let scope = Scope::start(
+        let mut scope = Scope::start(
             "update",
             Resources {
                 memory: Some(64 * MIB),
@@ -239,15 +295,23 @@ fn set_changes_the_running_scope() {
         assert_eq!(scope.read("cpu.max"), "20000 50000");
         // cpu.idle maps to CPUWeight=0, which systemd 252 writes as cpu.idle=1.
         assert_eq!(scope.read("cpu.idle"), "1");
-        // A limit below what the scope uses now is refused, and nothing changes.
+        // A limit below what the scope uses now is refused, and nothing changes. Memory
+        // stays charged where it was allocated (the sleep's pages stayed with the test's
+        // cgroup), so something allocates inside first: a shell holding a 4 MB string.
+        let (_, mut go) =
+            scope.add_shell("read _ && x=$(head -c 4000000 /dev/zero | tr '\\0' a) && sleep 600");
+        writeln!(go, "go").unwrap();
+        wait_for("memory.current above 2 MiB", || {
+            scope.read("memory.current").parse::<i64>().unwrap() > 2 * MIB
+        });
         let refused = scope.mgr.set(&Resources {
-            memory: Some(4096),
+            memory: Some(MIB),
             memory_check_before_update: Some(true),
             ..Resources::default()
         });
         assert!(
             refused.is_err(),
-            "a 4 KiB limit under current usage was accepted"
+            "a 1 MiB limit under current usage was accepted"
         );
         assert_eq!(scope.read("memory.max"), (128 * MIB).to_string());
     });

@@ -435,3 +435,54 @@ fn memory_high_throttling_shows_as_psi_pressure() {
         assert!(events.get("high").copied().unwrap_or(0) >= 1, "{events:?}");
     });
 }
+
+#[test]
+fn destroying_a_frozen_scope_leaves_nothing() {
+    if skipped("destroying_a_frozen_scope_leaves_nothing") {
+        return;
+    }
+    support::in_systemd(|| {
+        // `unitbox delete --force` of a paused container: frozen tasks must still die.
+        let scope = Scope::start("frozen-delete", Resources::default());
+        scope.mgr.freeze().unwrap();
+        wait_for("cgroup.events frozen 1", || {
+            key_values(&scope.read("cgroup.events")).get("frozen") == Some(&1)
+        });
+        let unit = scope.mgr.unit_name().to_owned();
+        drop(scope); // destroy, then asserts the cgroup directory is gone
+        assert_eq!(support::systemctl_show(&unit, "LoadState"), "not-found");
+    });
+}
+
+#[test]
+fn tasks_max_is_enforced() {
+    if skipped("tasks_max_is_enforced") {
+        return;
+    }
+    support::in_systemd(|| {
+        let mut scope = Scope::start(
+            "tasks",
+            Resources {
+                pids_limit: Some(4),
+                ..Resources::default()
+            },
+        );
+        assert_eq!(scope.read("pids.max"), "4");
+        // The sleep and this shell make 2: of its 5 background sleeps at most 2 start
+        // (how many exactly depends on how the shell forks).
+        let (_, mut go) = scope.add_shell(
+            "exec 2>/dev/null; read _ && for i in 1 2 3 4 5; do sleep 600 & done; exec sleep 600",
+        );
+        writeln!(go, "go").unwrap();
+        wait_for("pids.events max", || {
+            key_values(&scope.read("pids.events"))
+                .get("max")
+                .copied()
+                .unwrap_or(0)
+                >= 1
+        });
+        let current: usize = scope.read("pids.current").parse().unwrap();
+        assert!((3..=4).contains(&current), "pids.current {current}");
+        assert!(scope.mgr.pids().unwrap().len() <= 4);
+    });
+}

@@ -178,7 +178,7 @@ impl ScopeManager {
         let sd = self.conn.systemd();
         let control_group =
             self.conn
-                .block_on(sd.unit_string(self.unit.as_str(), SCOPE_IFACE, "ControlGroup"))?;
+                .block_on(sd.unit_string(self.unit.as_str(), UNIT_IFACE, "ControlGroup"))?;
         match control_group.filter(|cg| !cg.is_empty()) {
             Some(cg) => {
                 let p = ScopePaths::new(self.mode, &cg);

@@ -122,6 +122,15 @@ pub enum Error {
     /// The configuration is invalid.
     #[error(transparent)]
     Config(#[from] crate::config::validate::ConfigError),
+    /// The command line itself failed (writing a spec, opening the log).
+    #[error(transparent)]
+    Cli(#[from] crate::cli::CliError),
+    /// Starting or handling a container process failed.
+    #[error(transparent)]
+    Process(#[from] crate::process::ProcessError),
+    /// Building the container's root filesystem failed.
+    #[error(transparent)]
+    Rootfs(#[from] crate::rootfs::RootfsError),
     /// systemd refused or failed a scope operation.
     #[error(transparent)]
     Systemd(#[from] crate::systemd::SystemdError),
@@ -144,6 +153,11 @@ impl Error {
             Error::NoProcessOps => ErrorCode::NoProcessOps,
             Error::ConsoleExists => ErrorCode::ConsoleExists,
             Error::Config(_) => ErrorCode::ConfigInvalid,
+            Error::Cli(_) => ErrorCode::SystemError,
+            Error::Process(crate::process::ProcessError::NoArgs) => ErrorCode::ConfigInvalid,
+            Error::Process(_) => ErrorCode::SystemError,
+            Error::Rootfs(e) if e.is_invalid_config() => ErrorCode::ConfigInvalid,
+            Error::Rootfs(_) => ErrorCode::SystemError,
             Error::Systemd(
                 crate::systemd::SystemdError::Mapping(_)
                 | crate::systemd::SystemdError::UnitName(_),

@@ -17,6 +17,9 @@ use support::systemd_box::{SystemdBox, BOX_PREFIX};
 /// When set, `box_runs_minimal_systemd` writes this file inside the box and then waits,
 /// so `killed_test_binary_leaves_no_box` can kill its test binary mid-test.
 const HOLD_ENV: &str = "UNITBOX_TEST_HOLD_MARKER";
+/// When set, `box_runs_minimal_systemd` fails inside the box, so
+/// `failure_inside_fails_the_test` can check how the failure is reported outside.
+const FAIL_ENV: &str = "UNITBOX_TEST_FAIL_INSIDE";
 
 fn boxes_are_used() -> bool {
     if support::pid1_is_systemd() {
@@ -58,6 +61,14 @@ impl Drop for Reaped {
 #[test]
 fn box_runs_minimal_systemd() {
     support::in_systemd(|| {
+        // Probes of the tests below, first so that a loaded machine does not delay them.
+        if std::env::var_os(FAIL_ENV).is_some() {
+            panic!("deliberate failure inside the box");
+        }
+        if let Ok(marker) = std::env::var(HOLD_ENV) {
+            std::fs::write(&marker, "held").unwrap();
+            std::thread::sleep(Duration::from_secs(120));
+        }
         let state = support::systemctl(&["is-system-running"]);
         let state = String::from_utf8_lossy(&state.stdout);
         let failed = support::systemctl(&["--failed", "--no-legend", "--plain"]);
@@ -90,10 +101,6 @@ fn box_runs_minimal_systemd() {
                 !cgroup.contains(BOX_PREFIX),
                 "box cgroup visible inside:\n{cgroup}"
             );
-        }
-        if let Ok(marker) = std::env::var(HOLD_ENV) {
-            std::fs::write(&marker, "held").unwrap();
-            std::thread::sleep(Duration::from_secs(120));
         }
     });
 }
@@ -145,6 +152,11 @@ fn two_boxes_do_not_see_each_other() {
         );
         assert!(!Path::new(&format!("/proc/{}", test_box.pid1)).exists());
     }
+    let journal = std::fs::read_to_string(a.state_dir.join("journal.log")).unwrap();
+    assert!(
+        journal.contains("harness-only-in-a"),
+        "box a's saved journal:\n{journal}"
+    );
 }
 
 #[test]
@@ -182,6 +194,14 @@ fn next_boot_removes_a_killed_runs_box() {
     );
     let run_dir = support::test_area().join(format!("run-box-{dead}"));
     std::fs::create_dir_all(run_dir.join("box")).unwrap();
+    let old = std::time::SystemTime::now() - support::test_area::KEEP_DEAD_RUNS * 2;
+    std::fs::File::open(&run_dir)
+        .unwrap()
+        .set_modified(old)
+        .unwrap();
+    // A run that ended a moment ago stays for its post-mortem.
+    let recent_run_dir = support::test_area().join(format!("run-box-{dead}-1"));
+    std::fs::create_dir_all(&recent_run_dir).unwrap();
     wait_until(
         "straggler joins the stale box",
         Duration::from_secs(10),
@@ -203,6 +223,8 @@ fn next_boot_removes_a_killed_runs_box() {
         box_cgroups(&name)
     );
     assert!(!run_dir.exists(), "stale run dir left");
+    assert!(recent_run_dir.exists(), "a recent run dir was removed");
+    std::fs::remove_dir(&recent_run_dir).unwrap();
     let mut straggler = straggler;
     let status = straggler.0.wait().unwrap();
     assert!(!status.success(), "straggler was not killed");
@@ -261,5 +283,98 @@ fn machined_starts_on_demand() {
             support::systemctl_show("systemd-machined.service", "ActiveState"),
             "active"
         );
+    });
+}
+
+/// Runs `box_runs_minimal_systemd` in a child test binary with `envs`; its exit status
+/// and output.
+fn run_probe(envs: &[(&str, &std::ffi::OsStr)]) -> (bool, String) {
+    let out = Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "box_runs_minimal_systemd", "--test-threads=1"])
+        .envs(envs.iter().copied())
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+#[test]
+fn failure_inside_fails_the_test() {
+    if !boxes_are_used() {
+        return;
+    }
+    let (passed, output) = run_probe(&[(FAIL_ENV, "1".as_ref())]);
+    assert!(
+        !passed,
+        "a failure inside the box passed outside:\n{output}"
+    );
+    assert!(output.contains("failed (exit status: 101)"), "{output}");
+    assert!(
+        output.contains("deliberate failure inside the box"),
+        "{output}"
+    );
+}
+
+#[test]
+fn hang_inside_times_out() {
+    if !boxes_are_used() {
+        return;
+    }
+    let marker = support::scratch_dir("hang").join("held");
+    let (passed, output) = run_probe(&[
+        (HOLD_ENV, marker.as_os_str()),
+        ("UNITBOX_TEST_TIMEOUT_SECS", "5".as_ref()),
+    ]);
+    assert!(!passed, "a hang inside the box passed outside:\n{output}");
+    assert!(output.contains("timed out after 5s"), "{output}");
+    assert!(marker.exists(), "the body never ran:\n{output}");
+}
+
+/// Podman is the reference the container tests compare with; it must work in a box
+/// (offline: the image is imported from the busybox rootfs; `--network none` because
+/// the box shares the host's network namespace).
+#[test]
+fn podman_runs_in_the_box() {
+    support::in_systemd(|| {
+        let tar = support::scratch_dir("podman").join("rootfs.tar");
+        let packed = Command::new("tar")
+            .arg("-C")
+            .arg(support::busybox_rootfs())
+            .arg("-cf")
+            .arg(&tar)
+            .arg(".")
+            .status()
+            .unwrap();
+        assert!(packed.success());
+        let podman = |args: &[&str]| {
+            let out = Command::new("podman").args(args).output().unwrap();
+            let text = String::from_utf8_lossy(&out.stdout).to_string();
+            assert!(
+                out.status.success(),
+                "podman {args:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            text
+        };
+        podman(&[
+            "import",
+            tar.to_str().unwrap(),
+            "localhost/unitbox-busybox:test",
+        ]);
+        let cgroup = podman(&[
+            "--cgroup-manager=systemd",
+            "run",
+            "--rm",
+            "--network=none",
+            "localhost/unitbox-busybox:test",
+            "cat",
+            "/proc/self/cgroup",
+        ]);
+        assert!(cgroup.contains("machine.slice/libpod-"), "{cgroup}");
     });
 }

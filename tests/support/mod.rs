@@ -25,12 +25,20 @@
 //!   by `nsenter` after joining the box's cgroups), its output is streamed, and the outer
 //!   test fails with that output if the inner one fails, matches no test, or runs longer
 //!   than `UNITBOX_TEST_TIMEOUT_SECS` (default 300).
+//! - Inside the box the whole test function runs again from its start, so code before
+//!   `in_systemd` runs twice (outside and inside): put setup in the body.
 //! - The box dies with the test binary: a supervisor process notices the binary's exit,
 //!   SIGKILLs the box and removes its cgroups. Boxes and run directories left by a
 //!   killed run (their launcher pid is dead) are removed by the next boot.
 //!
-//! The box shares the host's filesystem except `/run` and `/tmp`, so everything both
-//! sides must see lives under `<target>/unitbox-test/` ([`test_area`]).
+//! The box shares the host's filesystem and network namespace; `/run`, `/tmp` and
+//! `/var/lib/containers` (podman's store) are its own tmpfs. Everything both sides must
+//! see lives under `<target>/unitbox-test/` ([`test_area`]). In the box, podman works
+//! with `--cgroup-manager=systemd --network=none` and images `podman import`ed from
+//! [`busybox_rootfs`]; `systemd-machined` starts on demand (D-Bus activation). The box
+//! boots `unitbox-test.target`: journald and the system bus only, none of the host's
+//! `multi-user.target` and no early-boot unit that would write host state (sysctl,
+//! tmpfiles, sysusers, ...); a test that needs another unit starts it.
 //!
 //! # Functions
 //! - [`in_systemd`]`(body)`: run `body` where PID 1 is systemd (see above).
@@ -43,6 +51,9 @@
 //!   the test writes its `config.json` into it.
 //! - [`scratch_dir`]`(name)`: a fresh empty directory, e.g. for a state root (`--root`).
 //! - [`in_test_box`]`()`: whether this process is a test re-executed inside a box.
+//! - [`is_cgroup2_only`]`()`, [`cgroup_dir`]`(controller, cgroup)`,
+//!   [`read_cgroup_file`]`(controller, cgroup, file)`: a unit's cgroup files on v1/hybrid
+//!   hosts (`/sys/fs/cgroup/memory/<cgroup>`) and cgroup2-only ones (`/sys/fs/cgroup/<cgroup>`).
 #![allow(dead_code, unused_imports)]
 
 mod busybox;
@@ -108,4 +119,32 @@ pub fn systemctl_show(unit: &str, prop: &str) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8_lossy(&out.stdout).trim_end().to_string()
+}
+
+/// Whether cgroup2 is the only cgroup hierarchy (mounted at `/sys/fs/cgroup` itself).
+pub fn is_cgroup2_only() -> bool {
+    std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists()
+}
+
+/// The directory of `cgroup` (a path like systemd's `ControlGroup` property, e.g.
+/// `/machine.slice/x.scope`) for `controller`: `/sys/fs/cgroup/<controller><cgroup>` on a
+/// v1 or hybrid host, `/sys/fs/cgroup<cgroup>` when cgroup2 is the only hierarchy.
+pub fn cgroup_dir(controller: &str, cgroup: &str) -> std::path::PathBuf {
+    let relative = cgroup.trim_start_matches('/');
+    if is_cgroup2_only() {
+        std::path::Path::new("/sys/fs/cgroup").join(relative)
+    } else {
+        std::path::Path::new("/sys/fs/cgroup")
+            .join(controller)
+            .join(relative)
+    }
+}
+
+/// The trimmed content of `file` in [`cgroup_dir`]`(controller, cgroup)`.
+pub fn read_cgroup_file(controller: &str, cgroup: &str, file: &str) -> String {
+    let path = cgroup_dir(controller, cgroup).join(file);
+    std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("read `{}`: {e}", path.display()))
+        .trim_end()
+        .to_string()
 }

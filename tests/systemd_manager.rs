@@ -805,3 +805,23 @@ fn device_update_replaces_the_rules() {
         assert_eq!(read(&v1_dir(&m, "devices").join("devices.list")), devices);
     });
 }
+
+#[test]
+fn a_name_in_use_is_refused_and_left_alone() {
+    support::in_systemd(|| {
+        let conn = connect();
+        let owner = Proc::sleeper();
+        let m = scope_for(&conn, "taken", limits(), owner.pid());
+        let intruder = Proc::sleeper();
+        let other_conn = connect();
+        let err = error_chain(
+            &manager(&other_conn, "taken", limits())
+                .apply(intruder.pid())
+                .unwrap_err(),
+        );
+        assert!(err.contains("org.freedesktop.systemd1.UnitExists"), "{err}");
+        // The live scope of that name is untouched.
+        assert_eq!(show(m.unit_name(), "ActiveState"), "active");
+        assert_eq!(m.pids().unwrap(), vec![owner.pid()]);
+    });
+}

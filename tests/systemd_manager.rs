@@ -825,3 +825,27 @@ fn a_name_in_use_is_refused_and_left_alone() {
         assert_eq!(m.pids().unwrap(), vec![owner.pid()]);
     });
 }
+
+#[test]
+fn watches_end_when_the_cgroup_goes_away() {
+    use std::sync::mpsc::RecvTimeoutError;
+    support::in_systemd(|| {
+        let conn = connect();
+        let p = Proc::sleeper();
+        let m = manager(&conn, "watch-end", limits());
+        m.apply(p.pid()).expect("apply");
+        let oom = m.notify_oom().expect("notify_oom");
+        let pressure = m
+            .notify_memory_pressure(unitbox::cgroupfs::pressure::PressureLevel::Critical)
+            .expect("notify_memory_pressure");
+        m.destroy().expect("destroy");
+        assert_eq!(
+            oom.recv_timeout(Duration::from_secs(10)).unwrap_err(),
+            RecvTimeoutError::Disconnected
+        );
+        assert_eq!(
+            pressure.recv_timeout(Duration::from_secs(10)).unwrap_err(),
+            RecvTimeoutError::Disconnected
+        );
+    });
+}

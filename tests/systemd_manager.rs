@@ -787,6 +787,13 @@ fn device_update_replaces_the_rules() {
                 minor: Some(5),
                 access: "rw".into(),
             },
+            DeviceRule {
+                allow: true,
+                kind: DeviceType::Char,
+                major: Some(10),
+                minor: None,
+                access: "rwm".into(),
+            },
         ];
         m.set(&Resources {
             devices: rules,
@@ -799,10 +806,26 @@ fn device_update_replaces_the_rules() {
             !devices.contains("1:3") && !devices.contains("136:"),
             "old rules kept:\n{devices}"
         );
-        assert_eq!(show(m.unit_name(), "DeviceAllow"), "/dev/char/1:5 rw");
+        assert!(devices.contains("c 10:* rwm"), "devices.list:\n{devices}");
+        let mut allow: Vec<String> = show(m.unit_name(), "DeviceAllow")
+            .lines()
+            .map(str::to_owned)
+            .collect();
+        allow.sort();
+        assert_eq!(allow, ["/dev/char/1:5 rw", "char-misc rwm"]);
         let out = support::systemctl(&["daemon-reload"]);
         assert!(out.status.success());
-        assert_eq!(read(&v1_dir(&m, "devices").join("devices.list")), devices);
+        let sorted = |text: &str| {
+            let mut lines: Vec<String> = text.lines().map(str::to_owned).collect();
+            lines.sort();
+            lines
+        };
+        let reloaded = read(&v1_dir(&m, "devices").join("devices.list"));
+        assert_eq!(
+            sorted(&reloaded),
+            sorted(&devices),
+            "rules changed by daemon-reload"
+        );
     });
 }
 

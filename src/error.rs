@@ -122,12 +122,21 @@ pub enum Error {
     /// The configuration is invalid.
     #[error(transparent)]
     Config(#[from] crate::config::validate::ConfigError),
+    /// The command line itself failed (writing a spec, opening the log).
+    #[error(transparent)]
+    Cli(#[from] crate::cli::CliError),
     /// Starting or handling a container process failed.
     #[error(transparent)]
     Process(#[from] crate::process::ProcessError),
     /// Building the container's root filesystem failed.
     #[error(transparent)]
     Rootfs(#[from] crate::rootfs::RootfsError),
+    /// systemd refused or failed a scope operation.
+    #[error(transparent)]
+    Systemd(#[from] crate::systemd::SystemdError),
+    /// A cgroup file of a scope could not be read or written.
+    #[error(transparent)]
+    Cgroupfs(#[from] crate::cgroupfs::CgroupfsError),
 }
 
 impl Error {
@@ -144,10 +153,17 @@ impl Error {
             Error::NoProcessOps => ErrorCode::NoProcessOps,
             Error::ConsoleExists => ErrorCode::ConsoleExists,
             Error::Config(_) => ErrorCode::ConfigInvalid,
+            Error::Cli(_) => ErrorCode::SystemError,
             Error::Process(crate::process::ProcessError::NoArgs) => ErrorCode::ConfigInvalid,
             Error::Process(_) => ErrorCode::SystemError,
             Error::Rootfs(e) if e.is_invalid_config() => ErrorCode::ConfigInvalid,
             Error::Rootfs(_) => ErrorCode::SystemError,
+            Error::Systemd(
+                crate::systemd::SystemdError::Mapping(_)
+                | crate::systemd::SystemdError::UnitName(_),
+            ) => ErrorCode::ConfigInvalid,
+            Error::Systemd(_) => ErrorCode::SystemError,
+            Error::Cgroupfs(_) => ErrorCode::SystemError,
         }
     }
 }

@@ -103,7 +103,14 @@ impl CapabilitySets {
         caps::set(None, CapSet::Permitted, &self.permitted).map_err(apply("permitted"))?;
         caps::set(None, CapSet::Effective, &self.effective).map_err(apply("effective"))?;
         caps::clear(None, CapSet::Ambient).map_err(apply("ambient"))?;
-        for cap in &self.ambient {
+        // The kernel raises an ambient capability only if it is both permitted and
+        // inheritable; runc warns and skips the others, we skip them (the profile's
+        // ambient list is a wish bounded by the inheritable set it chose).
+        for cap in self
+            .ambient
+            .iter()
+            .filter(|c| self.permitted.contains(c) && self.inheritable.contains(c))
+        {
             caps::raise(None, CapSet::Ambient, *cap).map_err(apply("ambient"))?;
         }
         Ok(())

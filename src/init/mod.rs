@@ -563,7 +563,18 @@ fn change_directory(cwd: &Path) -> Result<(), InitError> {
         path: cwd.into(),
         source: source.into(),
     })?;
-    let actual = syscall("getcwd", nix::unistd::getcwd())?;
+    // glibc turns the kernel's `(unreachable)/…` answer into ENOENT (CVE-2018-1000001);
+    // a deleted directory gives the same. Either way the cwd is no path in the container.
+    let actual = match nix::unistd::getcwd() {
+        Ok(actual) => actual,
+        Err(nix::Error::ENOENT) => return Err(InitError::CwdOutside(cwd.into())),
+        Err(source) => {
+            return Err(InitError::Syscall {
+                call: "getcwd",
+                source,
+            })
+        }
+    };
     if !actual.is_absolute() {
         return Err(InitError::CwdOutside(actual));
     }

@@ -5,7 +5,7 @@
 
 use std::io::Read;
 use std::os::fd::OwnedFd;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::thread::JoinHandle;
 
 use unitbox::cgroups::CgroupManager;

@@ -122,6 +122,9 @@ pub enum Error {
     /// The configuration is invalid.
     #[error(transparent)]
     Config(#[from] crate::config::validate::ConfigError),
+    /// The state store failed.
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
 }
 
 impl Error {
@@ -138,6 +141,11 @@ impl Error {
             Error::NoProcessOps => ErrorCode::NoProcessOps,
             Error::ConsoleExists => ErrorCode::ConsoleExists,
             Error::Config(_) => ErrorCode::ConfigInvalid,
+            Error::Store(e) => match e {
+                crate::store::StoreError::IdInUse(_) => ErrorCode::IdInUse,
+                crate::store::StoreError::NotExists(_) => ErrorCode::ContainerNotExists,
+                _ => ErrorCode::SystemError,
+            },
         }
     }
 }

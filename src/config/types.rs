@@ -11,8 +11,6 @@ use serde::{Deserialize, Serialize};
 
 use super::resources::Cgroup;
 
-
-
 /// Everything needed to build one container (libcontainer `configs.Config`).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]

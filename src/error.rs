@@ -122,6 +122,19 @@ pub enum Error {
     /// The configuration is invalid.
     #[error(transparent)]
     Config(#[from] crate::config::validate::ConfigError),
+    /// A verb that the container's status does not allow.
+    #[error("cannot {verb} container `{id}`: it is {status}")]
+    IncorrectStatus {
+        /// Container id.
+        id: String,
+        /// What was asked.
+        verb: crate::container::Verb,
+        /// The status that refused it.
+        status: crate::container::Status,
+    },
+    /// An OCI hook failed.
+    #[error(transparent)]
+    Hook(#[from] crate::hooks::HookError),
     /// The state store failed.
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),
@@ -141,12 +154,25 @@ impl Error {
             Error::NoProcessOps => ErrorCode::NoProcessOps,
             Error::ConsoleExists => ErrorCode::ConsoleExists,
             Error::Config(_) => ErrorCode::ConfigInvalid,
+            Error::IncorrectStatus { verb, status, .. } => refusal_code(*verb, *status),
+            Error::Hook(_) => ErrorCode::SystemError,
             Error::Store(e) => match e {
                 crate::store::StoreError::IdInUse(_) => ErrorCode::IdInUse,
                 crate::store::StoreError::NotExists(_) => ErrorCode::ContainerNotExists,
                 _ => ErrorCode::SystemError,
             },
         }
+    }
+}
+
+/// libcontainer's code for `verb` refused in `status`: what the caller would have to change.
+fn refusal_code(verb: crate::container::Verb, status: crate::container::Status) -> ErrorCode {
+    use crate::container::{Status, Verb};
+    match (verb, status) {
+        (Verb::Resume, _) => ErrorCode::ContainerNotPaused,
+        (_, Status::Paused | Status::Pausing) => ErrorCode::ContainerPaused,
+        (_, Status::Stopped | Status::Creating) => ErrorCode::ContainerNotRunning,
+        (_, Status::Created | Status::Running) => ErrorCode::ContainerNotStopped,
     }
 }
 

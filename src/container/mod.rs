@@ -1,1 +1,5 @@
-//! (module under construction: see the issue that owns it)
+//! A container: its status machine, state and verbs (one verb per file).
+
+pub mod status;
+
+pub use status::{Status, Verb};

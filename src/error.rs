@@ -132,6 +132,9 @@ pub enum Error {
         /// The status that refused it.
         status: crate::container::Status,
     },
+    /// A container verb failed in the system.
+    #[error(transparent)]
+    Container(#[from] crate::container::ContainerError),
     /// An OCI hook failed.
     #[error(transparent)]
     Hook(#[from] crate::hooks::HookError),
@@ -156,6 +159,10 @@ impl Error {
             Error::Config(_) => ErrorCode::ConfigInvalid,
             Error::IncorrectStatus { verb, status, .. } => refusal_code(*verb, *status),
             Error::Hook(_) => ErrorCode::SystemError,
+            Error::Container(e) => match e {
+                crate::container::ContainerError::InitDied { .. } => ErrorCode::ContainerNotRunning,
+                _ => ErrorCode::SystemError,
+            },
             Error::Store(e) => match e {
                 crate::store::StoreError::IdInUse(_) => ErrorCode::IdInUse,
                 crate::store::StoreError::NotExists(_) => ErrorCode::ContainerNotExists,

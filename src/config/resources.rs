@@ -56,6 +56,8 @@ pub struct Resources {
     pub memory_swappiness: Option<u64>,
     /// Disable the OOM killer (v1 only).
     pub oom_kill_disable: Option<bool>,
+    /// On update, refuse a memory limit below current usage (runc `checkBeforeUpdate`).
+    pub memory_check_before_update: Option<bool>,
     /// Relative CPU weight (v1 `cpu.shares`, 2–262144).
     pub cpu_shares: Option<u64>,
     /// CPU time allowed per period, µs (`-1`: unlimited).

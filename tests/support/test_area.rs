@@ -1,0 +1,89 @@
+//! The directory tree every test box and test shares: `<target>/unitbox-test/`.
+//!
+//! It must be visible both on the host and inside a box, so never under `/tmp` or
+//! `/run` (the box mounts its own tmpfs there). Each test run gets `run-<id>/` below it,
+//! where `<id>` is `box-<launcher pid>` inside a box and `host-<pid>` otherwise; a run
+//! directory whose process is dead is removed by the next box boot.
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+/// `<target>/unitbox-test`, created on first use.
+pub fn test_area() -> &'static Path {
+    static AREA: OnceLock<PathBuf> = OnceLock::new();
+    AREA.get_or_init(|| {
+        // CARGO_TARGET_TMPDIR is `<target>/tmp`; the test exe lives under `<target>` too.
+        let target = Path::new(env!("CARGO_TARGET_TMPDIR"))
+            .parent()
+            .expect("CARGO_TARGET_TMPDIR has a parent")
+            .to_path_buf();
+        for hidden in ["/tmp", "/run"] {
+            assert!(
+                !target.starts_with(hidden),
+                "the cargo target dir `{}` is under `{hidden}`, which test boxes hide; \
+                 set CARGO_TARGET_DIR elsewhere",
+                target.display()
+            );
+        }
+        let area = target.join("unitbox-test");
+        std::fs::create_dir_all(&area).expect("create the test area");
+        area
+    })
+}
+
+/// This process's run directory (see the module doc), created on first use.
+pub fn run_dir() -> &'static Path {
+    static RUN: OnceLock<PathBuf> = OnceLock::new();
+    RUN.get_or_init(|| {
+        let id = match std::env::var(super::IN_BOX_ENV) {
+            Ok(box_name) => box_run_id(&box_name),
+            Err(_) => {
+                remove_dead_runs();
+                format!("host-{}", std::process::id())
+            }
+        };
+        let dir = test_area().join(format!("run-{id}"));
+        std::fs::create_dir_all(&dir).expect("create the run directory");
+        dir
+    })
+}
+
+/// The run id of a box, from its name `unitbox-testbox-<pid>`.
+pub fn box_run_id(box_name: &str) -> String {
+    let pid = box_name.rsplit('-').next().unwrap_or(box_name);
+    format!("box-{pid}")
+}
+
+/// Removes run directories whose owning process is dead (a killed earlier run).
+///
+/// Only called on the host side (outside any box), where pids are the host's.
+pub fn remove_dead_runs() {
+    let Ok(entries) = std::fs::read_dir(test_area()) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix("run-"))
+            .and_then(|n| n.split_once('-'))
+            .and_then(|(_, pid)| pid.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if !Path::new(&format!("/proc/{pid}")).exists() {
+            // --one-file-system: never follow a mount a dead test left behind.
+            let _ = std::process::Command::new("rm")
+                .args(["-rf", "--one-file-system"])
+                .arg(entry.path())
+                .status();
+        }
+    }
+}
+
+/// The run directory of the box named `box_name` (seen from the host), created on use.
+pub fn run_dir_for_box(box_name: &str) -> PathBuf {
+    let dir = test_area().join(format!("run-{}", box_run_id(box_name)));
+    std::fs::create_dir_all(&dir).expect("create the box run directory");
+    dir
+}

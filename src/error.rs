@@ -141,6 +141,9 @@ pub enum Error {
     /// The state store failed.
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),
+    /// Starting or handling a container process failed.
+    #[error(transparent)]
+    Process(#[from] crate::process::ProcessError),
 }
 
 impl Error {
@@ -168,6 +171,8 @@ impl Error {
                 crate::store::StoreError::NotExists(_) => ErrorCode::ContainerNotExists,
                 _ => ErrorCode::SystemError,
             },
+            Error::Process(crate::process::ProcessError::NoArgs) => ErrorCode::ConfigInvalid,
+            Error::Process(_) => ErrorCode::SystemError,
         }
     }
 }

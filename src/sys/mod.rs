@@ -3,3 +3,19 @@
 //! One small file per syscall family, rustix-shaped: a safe function, a doc line naming the
 //! syscall, a man-page reference, and a `// SAFETY:` line on every `unsafe` block.
 #![allow(unsafe_code)]
+
+pub mod fd;
+pub mod fork;
+pub mod memfd;
+pub mod mount;
+pub mod netdev;
+pub mod path;
+pub mod personality;
+pub mod pidfd;
+pub mod procfs;
+pub mod pty;
+pub mod rlimit;
+pub mod scm;
+pub mod signal;
+pub mod spawn;
+pub mod uts;

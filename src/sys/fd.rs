@@ -1,0 +1,92 @@
+//! File-descriptor plumbing: `close_range`, `dup2`, `F_DUPFD_CLOEXEC`, `FD_CLOEXEC`.
+
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+
+use nix::errno::Errno;
+
+/// `close_range(first, ~0, CLOSE_RANGE_CLOEXEC)`—Marks every fd from `first` up close-on-exec.
+///
+/// Marking instead of closing lets the process keep using its channel and exec fifo until
+/// `execve`, while nothing of ours reaches the container (CVE-2024-21626).
+///
+/// # References
+/// - [`close_range(2)`](https://man7.org/linux/man-pages/man2/close_range.2.html)
+pub fn cloexec_from(first: u32) -> nix::Result<()> {
+    // SAFETY: close_range takes plain integers and touches only this process's fd table.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_close_range,
+            first,
+            u32::MAX,
+            libc::CLOSE_RANGE_CLOEXEC,
+        )
+    };
+    Errno::result(rc).map(drop)
+}
+
+/// `fcntl(fd, F_DUPFD_CLOEXEC, min)`—Duplicates `fd` to the lowest free number `>= min`.
+///
+/// # References
+/// - [`fcntl(2)`](https://man7.org/linux/man-pages/man2/fcntl.2.html)
+pub fn dup_at_least(fd: BorrowedFd<'_>, min: RawFd) -> nix::Result<OwnedFd> {
+    // SAFETY: F_DUPFD_CLOEXEC only reads `fd`, which the borrow keeps open.
+    let raw = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_DUPFD_CLOEXEC, min) };
+    let raw = Errno::result(raw)?;
+    // SAFETY: fcntl returned a new descriptor that nobody else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(raw) })
+}
+
+/// `dup2(old, new)`—Places `old` at number `new` (without close-on-exec).
+///
+/// Async-signal-safe: this is what a `pre_exec` closure may call between fork and exec.
+/// The caller owns fd number `new` afterwards; nothing here tracks it.
+///
+/// # References
+/// - [`dup2(2)`](https://man7.org/linux/man-pages/man2/dup2.2.html)
+pub fn dup_onto(old: RawFd, new: RawFd) -> std::io::Result<()> {
+    // SAFETY: dup2 is async-signal-safe and only changes the fd table entry `new`, which
+    // the caller declared its own.
+    let rc = unsafe { libc::dup2(old, new) };
+    if rc < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Takes ownership of an fd number this process inherited (for example from its parent
+/// through `exec`), after checking that it is open.
+///
+/// # Safety
+/// Nothing else in the process may own or use `raw` afterwards.
+pub unsafe fn adopt_inherited(raw: RawFd) -> nix::Result<OwnedFd> {
+    // SAFETY: F_GETFD only queries the descriptor.
+    Errno::result(unsafe { libc::fcntl(raw, libc::F_GETFD) })?;
+    // SAFETY: the caller guarantees that nothing else owns `raw`.
+    Ok(unsafe { OwnedFd::from_raw_fd(raw) })
+}
+
+/// `fcntl(fd, F_SETFD, FD_CLOEXEC)`—Marks one fd close-on-exec.
+///
+/// # References
+/// - [`fcntl(2)`](https://man7.org/linux/man-pages/man2/fcntl.2.html)
+pub fn set_cloexec(fd: BorrowedFd<'_>) -> nix::Result<()> {
+    // SAFETY: F_SETFD only changes a flag of the borrowed descriptor.
+    Errno::result(unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETFD, libc::FD_CLOEXEC) }).map(drop)
+}
+
+/// Places `fd` at number `target` for good: the descriptor is given up (consumed) and
+/// number `target` now refers to it, without close-on-exec.
+///
+/// Used by init to lay out the preserved fds (3, 4, …) just before `execve`.
+pub fn install_at(fd: OwnedFd, target: RawFd) -> nix::Result<()> {
+    if fd.as_raw_fd() == target {
+        // dup2 onto itself would keep FD_CLOEXEC; clear it instead.
+        // SAFETY: F_SETFD only changes a flag of the descriptor we own.
+        Errno::result(unsafe { libc::fcntl(target, libc::F_SETFD, 0) })?;
+        std::mem::forget(fd);
+        return Ok(());
+    }
+    // SAFETY: dup2 only changes fd table entry `target`, which the caller gives to `fd`.
+    Errno::result(unsafe { libc::dup2(fd.as_raw_fd(), target) })?;
+    Ok(())
+}

@@ -1,0 +1,47 @@
+//! `clone(CLONE_PARENT)`: the fork init makes into its new PID (and time) namespace.
+
+use nix::errno::Errno;
+use nix::unistd::Pid;
+
+/// Which side of [`fork_sibling`] we are on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Forked {
+    /// The caller; holds the child's pid as seen from the caller's PID namespace.
+    Parent(Pid),
+    /// The new process.
+    Child,
+}
+
+/// `clone(CLONE_PARENT | SIGCHLD)`—Forks a child whose parent is the caller's parent.
+///
+/// init forks once to enter the PID and time namespaces it unshared (they apply to
+/// children only). With `CLONE_PARENT` the container's process becomes a direct child of
+/// the runtime that spawned init, so the runtime can `waitpid` it for its exit status while
+/// the intermediate init simply exits.
+///
+/// # Safety
+/// The caller must be single-threaded: the child continues running Rust code. glibc's
+/// cached thread id of the child is stale (no `CLONE_CHILD_SETTID`), so the child must not
+/// rely on `pthread_kill`/`raise` on itself; init only `exec`s or `_exit`s.
+///
+/// # References
+/// - [`clone(2)`](https://man7.org/linux/man-pages/man2/clone.2.html)
+pub unsafe fn fork_sibling() -> nix::Result<Forked> {
+    let flags = (libc::CLONE_PARENT | libc::SIGCHLD) as libc::c_ulong;
+    // SAFETY: a clone without CLONE_VM and with a null stack behaves like fork(2): the
+    // child gets a copy-on-write copy of the (single-threaded, per the contract) caller.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_clone,
+            flags,
+            std::ptr::null_mut::<libc::c_void>(),
+            std::ptr::null_mut::<libc::c_int>(),
+            std::ptr::null_mut::<libc::c_int>(),
+            0 as libc::c_ulong,
+        )
+    };
+    match Errno::result(rc)? {
+        0 => Ok(Forked::Child),
+        pid => Ok(Forked::Parent(Pid::from_raw(pid as i32))),
+    }
+}

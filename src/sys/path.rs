@@ -1,0 +1,1 @@
+//! (owned by the rootfs helper: filled on branch `rootfs`)

@@ -162,10 +162,7 @@ impl Error {
             Error::Config(_) => ErrorCode::ConfigInvalid,
             Error::IncorrectStatus { verb, status, .. } => refusal_code(*verb, *status),
             Error::Hook(_) => ErrorCode::SystemError,
-            Error::Container(e) => match e {
-                crate::container::ContainerError::InitDied { .. } => ErrorCode::ContainerNotRunning,
-                _ => ErrorCode::SystemError,
-            },
+            Error::Container(_) => ErrorCode::SystemError,
             Error::Store(e) => match e {
                 crate::store::StoreError::IdInUse(_) => ErrorCode::IdInUse,
                 crate::store::StoreError::NotExists(_) => ErrorCode::ContainerNotExists,

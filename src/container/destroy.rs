@@ -1,5 +1,8 @@
 //! `destroy`: kill what is left, remove the scope and the state, run poststop hooks.
 
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+
 use super::{Container, Status, Verb};
 use crate::hooks::HookKind;
 use crate::store::ContainerLock;
@@ -26,7 +29,15 @@ impl Container {
     }
 
     fn destroy_locked(&mut self, lock: ContainerLock) -> crate::Result<()> {
+        if self.status != Status::Stopped {
+            // init is PID 1 of its pid namespace: its death takes every process there.
+            let _ = kill(Pid::from_raw(self.state.init_pid), Signal::SIGKILL);
+        }
         self.manager.destroy()?;
+        if let Some(init) = self.init.take() {
+            // Reap our child; it may have been reaped by `wait` already.
+            let _ = init.wait();
+        }
         self.store.remove(lock)?;
         self.status = Status::Stopped;
         tracing::info!("container destroyed");

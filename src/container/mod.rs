@@ -6,7 +6,7 @@
 //! youki's `container_*.rs` do. Mirrors runc's `libcontainer/container_linux.go`.
 
 mod destroy;
-pub mod exec_fifo;
+mod exec;
 mod pause;
 mod set;
 mod signal;
@@ -19,6 +19,7 @@ use std::path::{Path, PathBuf};
 use crate::cgroups::CgroupManager;
 use crate::config::Config;
 use crate::hooks::{OciState, OCI_VERSION};
+use crate::process::{ExitStatus, Process};
 use crate::store::{ContainerLock, InitLiveness, State, Store};
 
 pub use status::{Status, Verb};
@@ -29,6 +30,10 @@ pub struct Container {
     state: State,
     status: Status,
     manager: Box<dyn CgroupManager>,
+    /// The binary exec helpers run from (see `FactoryOptions::init_binary`).
+    init_binary: Option<PathBuf>,
+    /// init's process handle, when this handle created the container (init is our child).
+    init: Option<Process>,
 }
 
 impl std::fmt::Debug for Container {
@@ -43,12 +48,19 @@ impl std::fmt::Debug for Container {
 
 impl Container {
     /// A handle on a container whose state was just saved or loaded; derives its status.
-    pub(crate) fn new(store: Store, state: State, manager: Box<dyn CgroupManager>) -> Container {
+    pub(crate) fn new(
+        store: Store,
+        state: State,
+        manager: Box<dyn CgroupManager>,
+        init_binary: Option<PathBuf>,
+    ) -> Container {
         let mut container = Container {
             store,
             state,
             status: Status::Stopped,
             manager,
+            init_binary,
+            init: None,
         };
         container.refresh_status();
         container
@@ -67,7 +79,7 @@ impl Container {
     /// Re-derives the status from init's liveness, the exec fifo and the freezer.
     pub fn refresh_status(&mut self) -> Status {
         let liveness = self.state.init_liveness();
-        let fifo_exists = exec_fifo::path(&self.dir()).exists();
+        let fifo_exists = self.dir().join(crate::process::EXEC_FIFO).exists();
         let freezer = match liveness {
             // A scope whose processes are gone has no freezer worth asking about.
             InitLiveness::Gone => None,
@@ -126,6 +138,28 @@ impl Container {
         }
     }
 
+    /// Keeps init's process handle (the factory that started init hands it over).
+    pub(crate) fn set_init_process(&mut self, process: Process) {
+        self.init = Some(process);
+    }
+
+    /// init's process, when this handle created the container (its pty master, if any,
+    /// is there: [`Process::take_console`]).
+    pub fn init_process(&mut self) -> Option<&mut Process> {
+        self.init.as_mut()
+    }
+
+    /// Waits for init to exit and returns how it ended; only the handle that created the
+    /// container can (init is its child), others get `NoProcessOps`.
+    pub fn wait(&mut self) -> crate::Result<ExitStatus> {
+        let status = match &self.init {
+            Some(init) => init.wait()?,
+            None => return Err(crate::Error::NoProcessOps),
+        };
+        self.refresh_status();
+        Ok(status)
+    }
+
     /// Locks the container, refreshes its status and checks that `verb` is allowed.
     fn lock_for(&mut self, verb: Verb) -> crate::Result<ContainerLock> {
         let lock = self.store.lock(&self.state.id)?;
@@ -140,27 +174,6 @@ impl Container {
 /// A container verb that the system refused.
 #[derive(Debug, thiserror::Error)]
 pub enum ContainerError {
-    /// The exec fifo cannot be opened, read or removed.
-    #[error("use exec fifo `{}`", path.display())]
-    ExecFifo {
-        /// Fifo path.
-        path: PathBuf,
-        /// Cause.
-        #[source]
-        source: std::io::Error,
-    },
-    /// init did not come to the exec fifo in time.
-    #[error("wait for init on exec fifo `{}`: timed out", path.display())]
-    ExecFifoTimeout {
-        /// Fifo path.
-        path: PathBuf,
-    },
-    /// init died before it could be started.
-    #[error("init (pid {pid}) died before start")]
-    InitDied {
-        /// Host pid of init.
-        pid: i32,
-    },
     /// A signal could not be sent to init.
     #[error("send {signal} to init (pid {pid})")]
     Signal {

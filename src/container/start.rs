@@ -1,6 +1,6 @@
 //! `start` and `run`: let a created container's init exec the user process.
 
-use super::{exec_fifo, Container, Verb};
+use super::{Container, Verb};
 use crate::hooks::HookKind;
 
 impl Container {
@@ -12,10 +12,7 @@ impl Container {
     pub fn start(&mut self) -> crate::Result<()> {
         let _span = tracing::info_span!("container", id = %self.state.id).entered();
         let _lock = self.lock_for(Verb::Start)?;
-        exec_fifo::release(
-            &self.dir(),
-            (self.state.init_pid, self.state.init_start_time),
-        )?;
+        crate::process::release_exec_fifo(&self.dir(), self.state.init_pid)?;
         self.refresh_status();
         tracing::info!(pid = self.state.init_pid, "container started");
         self.run_hooks_warning(HookKind::Poststart);

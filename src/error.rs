@@ -144,6 +144,12 @@ pub enum Error {
     /// Starting or handling a container process failed.
     #[error(transparent)]
     Process(#[from] crate::process::ProcessError),
+    /// systemd refused or failed a scope operation.
+    #[error(transparent)]
+    Systemd(#[from] crate::systemd::SystemdError),
+    /// A cgroup file of a scope could not be read or written.
+    #[error(transparent)]
+    Cgroupfs(#[from] crate::cgroupfs::CgroupfsError),
 }
 
 impl Error {
@@ -170,6 +176,12 @@ impl Error {
             },
             Error::Process(crate::process::ProcessError::NoArgs) => ErrorCode::ConfigInvalid,
             Error::Process(_) => ErrorCode::SystemError,
+            Error::Systemd(
+                crate::systemd::SystemdError::Mapping(_)
+                | crate::systemd::SystemdError::UnitName(_),
+            ) => ErrorCode::ConfigInvalid,
+            Error::Systemd(_) => ErrorCode::SystemError,
+            Error::Cgroupfs(_) => ErrorCode::SystemError,
         }
     }
 }

@@ -66,4 +66,4 @@ done
 
 echo "$host_pid" >"$state/pid1.tmp"
 mv "$state/pid1.tmp" "$state/pid1"
-exec env container=unitbox-test /lib/systemd/systemd --system --show-status=yes --unit=unitbox-test.target
+exec env container=unitbox-test /lib/systemd/systemd --system --unit=unitbox-test.target

@@ -23,8 +23,17 @@ box=$!
 # Blocks until the test binary exits: nothing is ever written to us.
 while read -r _; do :; done
 
-# unshare's --kill-child SIGKILLs the box's PID 1, which ends the pid namespace.
-kill -KILL "$box" 2>/dev/null
+# SIGKILL the box's PID 1, which ends its pid namespace, and let unshare reap it (a
+# zombie left to the host's init would outlive us). Only while it is still unshare's
+# child: then its pid cannot have been reused.
+killed=no
+if [ -r "$state/pid1" ]; then
+	read -r pid1 <"$state/pid1"
+	read -r _ _ _ parent _ <"/proc/$pid1/stat" 2>/dev/null && [ "$parent" = "$box" ] &&
+		kill -KILL "$pid1" 2>/dev/null && killed=yes
+fi
+# unshare's --kill-child covers a box whose PID 1 we did not find.
+[ "$killed" = yes ] || kill -KILL "$box" 2>/dev/null
 wait "$box" 2>/dev/null
 
 tries=0

@@ -1,6 +1,6 @@
-//! A small rootfs from Debian's `busybox-static`, and fresh per-test directories.
+//! A small rootfs from Debian's `busybox-static` (built by `scripts/busybox-rootfs`), and
+//! fresh per-test directories.
 
-use std::os::unix::fs::symlink;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -8,17 +8,8 @@ use std::sync::OnceLock;
 
 use super::test_area::{run_dir, test_area};
 
-/// The static busybox the rootfs is built from (package `busybox-static`).
-const BUSYBOX: &str = "/bin/busybox";
-
-const PASSWD: &str = "root:x:0:0:root:/root:/bin/sh
-user:x:1000:1000:user:/home/user:/bin/sh
-nobody:x:65534:65534:nobody:/nonexistent:/bin/false
-";
-const GROUP: &str = "root:x:0:
-user:x:1000:
-nogroup:x:65534:
-";
+/// The one recipe for the rootfs, shared with `scripts/install`.
+const BUILD_SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/busybox-rootfs");
 
 /// The shared busybox rootfs, built once. Treat it as read-only; use [`bundle`] for a copy.
 ///
@@ -28,7 +19,8 @@ pub fn busybox_rootfs() -> PathBuf {
     static ROOTFS: OnceLock<PathBuf> = OnceLock::new();
     ROOTFS
         .get_or_init(|| {
-            let rootfs = test_area().join("busybox-rootfs");
+            // Bump the version when the layout changes, so cached trees of older runs are not reused.
+            let rootfs = test_area().join("busybox-rootfs-v1");
             if !rootfs.is_dir() {
                 let build = test_area().join(format!(".busybox-rootfs-{}", std::process::id()));
                 let _ = std::fs::remove_dir_all(&build);
@@ -49,53 +41,17 @@ pub fn busybox_rootfs() -> PathBuf {
 }
 
 fn build_rootfs(root: &Path) {
-    assert!(
-        Path::new(BUSYBOX).exists(),
-        "`{BUSYBOX}` is missing: apt-get install busybox-static (scripts/install-deps)"
-    );
-    for dir in [
-        "bin",
-        "etc",
-        "proc",
-        "sys",
-        "dev",
-        "tmp",
-        "run",
-        "root",
-        "home/user",
-        "var/tmp",
-        "usr",
-    ] {
-        std::fs::create_dir_all(root.join(dir)).expect("create rootfs dir");
-    }
-    std::fs::copy(BUSYBOX, root.join("bin/busybox")).expect("copy busybox");
-    let list = Command::new(BUSYBOX)
-        .arg("--list")
+    let out = Command::new("sh")
+        .arg(BUILD_SCRIPT)
+        .arg(root)
         .output()
-        .expect("run `busybox --list`");
-    assert!(list.status.success(), "busybox --list failed");
-    for applet in String::from_utf8_lossy(&list.stdout).lines() {
-        if applet != "busybox" && !applet.is_empty() {
-            symlink("busybox", root.join("bin").join(applet)).expect("link busybox applet");
-        }
-    }
-    symlink("bin", root.join("sbin")).expect("link /sbin");
-    symlink("../bin", root.join("usr/bin")).expect("link /usr/bin");
-    symlink("../bin", root.join("usr/sbin")).expect("link /usr/sbin");
-    std::fs::write(root.join("etc/passwd"), PASSWD).expect("write /etc/passwd");
-    std::fs::write(root.join("etc/group"), GROUP).expect("write /etc/group");
-    std::fs::write(root.join("etc/hostname"), "unitbox\n").expect("write /etc/hostname");
-    set_mode(&root.join("tmp"), 0o1777);
-    set_mode(&root.join("var/tmp"), 0o1777);
-    set_mode(&root.join("root"), 0o700);
-    std::os::unix::fs::chown(root.join("home/user"), Some(1000), Some(1000))
-        .expect("chown /home/user");
-}
-
-fn set_mode(path: &Path, mode: u32) {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
-        .expect("chmod rootfs dir");
+        .expect("run scripts/busybox-rootfs");
+    assert!(
+        out.status.success(),
+        "scripts/busybox-rootfs {}: {}",
+        root.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// A fresh directory `<run dir>/<kind>/<name>-<pid>-<n>` (unique in this run).

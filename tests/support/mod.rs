@@ -46,10 +46,10 @@
 #![allow(dead_code, unused_imports)]
 
 mod busybox;
-mod cgroup_layout;
+pub mod cgroup_layout;
 mod reexec;
-mod systemd_box;
-mod test_area;
+pub mod systemd_box;
+pub mod test_area;
 
 use std::process::{Command, Output};
 

@@ -7,6 +7,7 @@
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -52,10 +53,18 @@ pub fn shared_box() -> &'static SystemdBox {
 
 impl SystemdBox {
     /// Boots a new box for this process and waits until its systemd is up.
+    ///
+    /// Tests normally use the shared box through `in_systemd`; the harness's own tests
+    /// boot extra boxes to check isolation and teardown.
     pub fn boot() -> Result<SystemdBox, String> {
         let started = Instant::now();
         remove_stale_boxes();
-        let name = format!("{BOX_PREFIX}{}", std::process::id());
+        // The shared box is `unitbox-testbox-<pid>`; further boxes (harness tests) get `-<n>`.
+        static BOOTS: AtomicU32 = AtomicU32::new(0);
+        let name = match BOOTS.fetch_add(1, Ordering::Relaxed) {
+            0 => format!("{BOX_PREFIX}{}", std::process::id()),
+            n => format!("{BOX_PREFIX}{}-{n}", std::process::id()),
+        };
         let layout = CgroupLayout::discover();
         let state_dir = test_area::run_dir_for_box(&name).join("box");
         let _ = std::fs::remove_dir_all(&state_dir);
@@ -263,10 +272,13 @@ pub fn remove_stale_boxes() {
             };
             for entry in entries.flatten() {
                 let name = entry.file_name();
-                let Some(pid) = name.to_str().and_then(|n| n.strip_prefix(BOX_PREFIX)) else {
+                let Some(pid) = name
+                    .to_str()
+                    .and_then(|n| test_area::owner_pid(n, BOX_PREFIX))
+                else {
                     continue;
                 };
-                if pid.parse::<u32>().is_ok() && !Path::new(&format!("/proc/{pid}")).exists() {
+                if !Path::new(&format!("/proc/{pid}")).exists() {
                     stale.push(entry.path());
                 }
             }

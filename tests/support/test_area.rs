@@ -48,10 +48,19 @@ pub fn run_dir() -> &'static Path {
     })
 }
 
-/// The run id of a box, from its name `unitbox-testbox-<pid>`.
+/// The run id of a box, from its name `unitbox-testbox-<pid>[-<n>]`: `box-<pid>[-<n>]`.
 pub fn box_run_id(box_name: &str) -> String {
-    let pid = box_name.rsplit('-').next().unwrap_or(box_name);
-    format!("box-{pid}")
+    let suffix = box_name
+        .strip_prefix(super::systemd_box::BOX_PREFIX)
+        .unwrap_or(box_name);
+    format!("box-{suffix}")
+}
+
+/// The launcher pid in a box name or a run directory name: the first number after
+/// `prefix` (`unitbox-testbox-` + `123-2` → 123, `run-box-` + `123` → 123).
+pub fn owner_pid(name: &str, prefix: &str) -> Option<u32> {
+    let rest = name.strip_prefix(prefix)?;
+    rest.split('-').next()?.parse().ok()
 }
 
 /// Removes run directories whose owning process is dead (a killed earlier run).
@@ -65,9 +74,7 @@ pub fn remove_dead_runs() {
         let name = entry.file_name();
         let Some(pid) = name
             .to_str()
-            .and_then(|n| n.strip_prefix("run-"))
-            .and_then(|n| n.split_once('-'))
-            .and_then(|(_, pid)| pid.parse::<u32>().ok())
+            .and_then(|n| owner_pid(n, "run-box-").or_else(|| owner_pid(n, "run-host-")))
         else {
             continue;
         };

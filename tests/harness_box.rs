@@ -1,0 +1,265 @@
+//! Tests of the test harness itself: what a box boots, that boxes do not see each
+//! other, and that boxes are removed when their test binary exits or is killed, or
+//! (leftovers of a killed run) by the next boot.
+//!
+//! The lifecycle tests only mean something where boxes are used, i.e. when PID 1 is
+//! not systemd; on a systemd host they say so and return.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use support::cgroup_layout::CgroupLayout;
+use support::systemd_box::{SystemdBox, BOX_PREFIX};
+
+/// When set, `box_runs_minimal_systemd` writes this file inside the box and then waits,
+/// so `killed_test_binary_leaves_no_box` can kill its test binary mid-test.
+const HOLD_ENV: &str = "UNITBOX_TEST_HOLD_MARKER";
+
+fn boxes_are_used() -> bool {
+    if support::pid1_is_systemd() {
+        eprintln!("PID 1 is systemd: tests run against it, no test boxes to check");
+        return false;
+    }
+    true
+}
+
+/// Every directory of box `name` that exists, in any hierarchy.
+fn box_cgroups(name: &str) -> Vec<PathBuf> {
+    CgroupLayout::discover()
+        .hierarchies
+        .iter()
+        .flat_map(|h| h.box_parents())
+        .map(|parent| parent.join(name))
+        .filter(|dir| dir.exists())
+        .collect()
+}
+
+fn wait_until(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !done() {
+        assert!(Instant::now() < deadline, "{what} within {timeout:?}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Kills a helper child when a test ends early.
+struct Reaped(Child);
+
+impl Drop for Reaped {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn box_runs_minimal_systemd() {
+    support::in_systemd(|| {
+        let state = support::systemctl(&["is-system-running"]);
+        let state = String::from_utf8_lossy(&state.stdout);
+        let failed = support::systemctl(&["--failed", "--no-legend", "--plain"]);
+        let failed = String::from_utf8_lossy(&failed.stdout);
+        assert_eq!(state.trim(), "running", "failed units:\n{failed}");
+        for unit in ["dbus.service", "systemd-journald.service", "init.scope"] {
+            assert_eq!(
+                support::systemctl_show(unit, "ActiveState"),
+                "active",
+                "{unit}"
+            );
+        }
+        assert!(Path::new(support::SYSTEM_BUS_SOCKET).exists());
+        if support::in_test_box() {
+            // Nothing of the host's multi-user.target or early-boot writers runs here.
+            for unit in [
+                "multi-user.target",
+                "timers.target",
+                "systemd-sysctl.service",
+            ] {
+                assert_eq!(
+                    support::systemctl_show(unit, "ActiveState"),
+                    "inactive",
+                    "{unit}"
+                );
+            }
+            // The cgroup namespace makes the box's sub-cgroup our root.
+            let cgroup = std::fs::read_to_string("/proc/self/cgroup").unwrap();
+            assert!(
+                !cgroup.contains(BOX_PREFIX),
+                "box cgroup visible inside:\n{cgroup}"
+            );
+        }
+        if let Ok(marker) = std::env::var(HOLD_ENV) {
+            std::fs::write(&marker, "held").unwrap();
+            std::thread::sleep(Duration::from_secs(120));
+        }
+    });
+}
+
+#[test]
+fn two_boxes_do_not_see_each_other() {
+    if !boxes_are_used() {
+        return;
+    }
+    let (a, b) = std::thread::scope(|s| {
+        let a = s.spawn(SystemdBox::boot);
+        let b = s.spawn(SystemdBox::boot);
+        (a.join().unwrap().unwrap(), b.join().unwrap().unwrap())
+    });
+    assert_ne!(a.name, b.name);
+    assert_ne!(a.pid1, b.pid1);
+
+    let out = a.run(
+        "systemd-run",
+        &["--unit=harness-only-in-a", "--", "sleep", "300"],
+    );
+    assert!(
+        out.contains("harness-only-in-a"),
+        "systemd-run in box a: {out}"
+    );
+    assert_eq!(
+        a.run("systemctl", &["is-active", "harness-only-in-a.service"])
+            .trim(),
+        "active"
+    );
+    let in_b = b.run("systemctl", &["is-active", "harness-only-in-a.service"]);
+    assert_eq!(in_b.trim(), "inactive", "box b sees box a's unit");
+    // Each box's systemd keeps its units inside its own sub-cgroup of the host's.
+    let a_unit = box_cgroups(&a.name)
+        .into_iter()
+        .any(|dir| dir.join("system.slice/harness-only-in-a.service").is_dir());
+    assert!(a_unit, "unit cgroup not under box a's cgroup");
+    assert!(box_cgroups(&b.name)
+        .iter()
+        .all(|dir| !dir.join("system.slice/harness-only-in-a.service").exists()));
+
+    for test_box in [&a, &b] {
+        test_box.shut_down();
+        assert!(
+            box_cgroups(&test_box.name).is_empty(),
+            "box {} left cgroups: {:?}",
+            test_box.name,
+            box_cgroups(&test_box.name)
+        );
+        assert!(!Path::new(&format!("/proc/{}", test_box.pid1)).exists());
+    }
+}
+
+#[test]
+fn next_boot_removes_a_killed_runs_box() {
+    if !boxes_are_used() {
+        return;
+    }
+    // The "launcher" of the stale box: alive while we build the box (so no concurrent
+    // boot removes it half-made), then killed and reaped like a killed test binary.
+    let mut launcher = Reaped(Command::new("sleep").arg("300").spawn().unwrap());
+    let dead = launcher.0.id();
+    let name = format!("{BOX_PREFIX}{dead}");
+    let layout = CgroupLayout::discover();
+    let mut procs_files = Vec::new();
+    for h in &layout.hierarchies {
+        let child = h.own_dir.join(&name).join("system.slice");
+        std::fs::create_dir_all(&child).unwrap();
+        for file in ["cpuset.cpus", "cpuset.mems"] {
+            if let Ok(value) = std::fs::read_to_string(h.own_dir.join(file)) {
+                std::fs::write(h.own_dir.join(&name).join(file), value.trim()).unwrap();
+                std::fs::write(child.join(file), value.trim()).unwrap();
+            }
+        }
+        procs_files.push(child.join("cgroup.procs"));
+    }
+    // A process left behind in the stale box, as a killed box would leave it.
+    let script = r#"for f; do echo $$ >"$f"; done; exec sleep 300"#;
+    let straggler = Reaped(
+        Command::new("sh")
+            .args(["-c", script, "straggler"])
+            .args(&procs_files)
+            .stdin(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let run_dir = support::test_area().join(format!("run-box-{dead}"));
+    std::fs::create_dir_all(run_dir.join("box")).unwrap();
+    wait_until(
+        "straggler joins the stale box",
+        Duration::from_secs(10),
+        || {
+            procs_files.iter().all(|f| {
+                std::fs::read_to_string(f)
+                    .is_ok_and(|p| p.lines().any(|l| l == straggler.0.id().to_string()))
+            })
+        },
+    );
+
+    launcher.0.kill().unwrap();
+    launcher.0.wait().unwrap();
+
+    let fresh = SystemdBox::boot().unwrap();
+    assert!(
+        box_cgroups(&name).is_empty(),
+        "stale box left: {:?}",
+        box_cgroups(&name)
+    );
+    assert!(!run_dir.exists(), "stale run dir left");
+    let mut straggler = straggler;
+    let status = straggler.0.wait().unwrap();
+    assert!(!status.success(), "straggler was not killed");
+    fresh.shut_down();
+}
+
+#[test]
+fn killed_test_binary_leaves_no_box() {
+    if !boxes_are_used() {
+        return;
+    }
+    let marker = support::scratch_dir("hold").join("held");
+    let child = Reaped(
+        Command::new(std::env::current_exe().unwrap())
+            .args([
+                "--exact",
+                "box_runs_minimal_systemd",
+                "--nocapture",
+                "--test-threads=1",
+            ])
+            .env(HOLD_ENV, &marker)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let name = format!("{BOX_PREFIX}{}", child.0.id());
+    wait_until(
+        "the child's box runs its test",
+        Duration::from_secs(120),
+        || marker.exists(),
+    );
+    assert!(!box_cgroups(&name).is_empty(), "no cgroups for box {name}");
+    drop(child); // SIGKILL: no destructor, no atexit; only the supervisor can clean up.
+    wait_until(
+        "the killed binary's box is removed",
+        Duration::from_secs(30),
+        || box_cgroups(&name).is_empty(),
+    );
+}
+
+#[test]
+fn machined_starts_on_demand() {
+    support::in_systemd(|| {
+        let out = Command::new("machinectl")
+            .args(["list", "--no-legend", "--no-pager"])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "machinectl list: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(
+            support::systemctl_show("systemd-machined.service", "ActiveState"),
+            "active"
+        );
+    });
+}

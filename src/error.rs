@@ -150,6 +150,9 @@ pub enum Error {
     /// A cgroup file of a scope could not be read or written.
     #[error(transparent)]
     Cgroupfs(#[from] crate::cgroupfs::CgroupfsError),
+    /// Building the container's root filesystem failed.
+    #[error(transparent)]
+    Rootfs(#[from] crate::rootfs::RootfsError),
 }
 
 impl Error {
@@ -182,6 +185,8 @@ impl Error {
             ) => ErrorCode::ConfigInvalid,
             Error::Systemd(_) => ErrorCode::SystemError,
             Error::Cgroupfs(_) => ErrorCode::SystemError,
+            Error::Rootfs(e) if e.is_invalid_config() => ErrorCode::ConfigInvalid,
+            Error::Rootfs(_) => ErrorCode::SystemError,
         }
     }
 }

@@ -112,3 +112,96 @@ pub fn output_file(dir: &Path) -> (PathBuf, File) {
     let file = File::create(&path).unwrap();
     (path, file)
 }
+
+use unitbox::config::oci::load_bundle;
+use unitbox::container::Container;
+use unitbox::factory::{Factory, FactoryOptions};
+use unitbox::process::{ExitStatus, Process, Stdio};
+
+/// A factory over a fresh state root that starts init from the `unitbox` binary.
+pub fn factory(name: &str) -> Factory {
+    let options = FactoryOptions {
+        init_binary: Some(PathBuf::from(env!("CARGO_BIN_EXE_unitbox"))),
+    };
+    Factory::new(support::scratch_dir(name), options).unwrap()
+}
+
+/// A container created from `spec` in a fresh bundle, its stdout and stderr going to
+/// `<bundle>/output`.
+pub struct Created {
+    /// The container.
+    pub container: Container,
+    /// Its bundle.
+    pub bundle: PathBuf,
+    /// Where its output goes.
+    pub output: PathBuf,
+}
+
+impl Created {
+    /// What the container printed so far.
+    pub fn output(&self) -> String {
+        std::fs::read_to_string(&self.output).unwrap()
+    }
+}
+
+/// Creates container `id` from `spec` (not started).
+pub fn create(factory: &Factory, id: &str, spec: &Value) -> Created {
+    let bundle = bundle_with(id, spec);
+    let config = load_bundle(&bundle).unwrap();
+    let (output, file) = output_file(&bundle);
+    let mut process = Process::from_config(config.process.as_ref().unwrap());
+    process.stdin = Stdio::Null;
+    process.stdout = Stdio::Fd(file.try_clone().unwrap().into());
+    process.stderr = Stdio::Fd(file.into());
+    let container = factory
+        .create_with_process(id, config, process)
+        .unwrap_or_else(|e| panic!("create `{id}`: {}", chain(&e)));
+    Created {
+        container,
+        bundle,
+        output,
+    }
+}
+
+/// Runs `spec` to its exit: create, start, wait, destroy. Returns how it ended and what
+/// it printed.
+pub fn run(factory: &Factory, id: &str, spec: &Value) -> (ExitStatus, String) {
+    let mut created = create(factory, id, spec);
+    created
+        .container
+        .start()
+        .unwrap_or_else(|e| panic!("start `{id}`: {}", chain(&e)));
+    let status = created.container.wait().unwrap();
+    let output = created.output();
+    created
+        .container
+        .destroy()
+        .unwrap_or_else(|e| panic!("destroy `{id}`: {}", chain(&e)));
+    (status, output)
+}
+
+/// An error with its whole source chain, for assertion messages.
+pub fn chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+/// The mountinfo line of `mount_point` (the last one: the one on top).
+pub fn mountinfo_line<'a>(mountinfo: &[&'a str], mount_point: &str) -> &'a str {
+    mountinfo
+        .iter()
+        .rev()
+        .find(|l| l.split(' ').nth(4) == Some(mount_point))
+        .unwrap_or_else(|| panic!("no mount on {mount_point} in:\n{}", mountinfo.join("\n")))
+}
+
+/// Per-mount options (field 6) of a mountinfo line.
+pub fn mount_options(line: &str) -> Vec<&str> {
+    line.split(' ').nth(5).unwrap().split(',').collect()
+}

@@ -144,9 +144,13 @@ impl Created {
     }
 }
 
-/// Creates container `id` from `spec` (not started).
+/// Creates container `id` from `spec` in a fresh bundle (not started).
 pub fn create(factory: &Factory, id: &str, spec: &Value) -> Created {
-    let bundle = bundle_with(id, spec);
+    create_in(factory, id, bundle_with(id, spec))
+}
+
+/// Creates container `id` from the bundle `bundle` (not started).
+pub fn create_in(factory: &Factory, id: &str, bundle: PathBuf) -> Created {
     let config = load_bundle(&bundle).unwrap();
     let (output, file) = output_file(&bundle);
     let mut process = Process::from_config(config.process.as_ref().unwrap());
@@ -166,7 +170,12 @@ pub fn create(factory: &Factory, id: &str, spec: &Value) -> Created {
 /// Runs `spec` to its exit: create, start, wait, destroy. Returns how it ended and what
 /// it printed.
 pub fn run(factory: &Factory, id: &str, spec: &Value) -> (ExitStatus, String) {
-    let mut created = create(factory, id, spec);
+    run_in(factory, id, bundle_with(id, spec))
+}
+
+/// [`run`] with an existing bundle.
+pub fn run_in(factory: &Factory, id: &str, bundle: PathBuf) -> (ExitStatus, String) {
+    let mut created = create_in(factory, id, bundle);
     created
         .container
         .start()

@@ -18,8 +18,8 @@ use crate::container::{Container, Status};
 use crate::hooks::{run_hooks, HookKind, OciState, OCI_VERSION};
 use crate::process::{start_init, HookPoint, InitRequest, Process, Spawned};
 use crate::store::{now_rfc3339, State, Store};
-use crate::systemd::unit_name::{self, UnitName};
 use crate::systemd::connection::{Bus, SystemdConnection};
+use crate::systemd::unit_name::{self, UnitName};
 use crate::systemd::ScopeManager;
 
 /// How a [`Factory`] starts containers.
@@ -69,7 +69,11 @@ impl Factory {
     pub fn create(&self, id: &str, config: Config) -> crate::Result<Container> {
         let process = match &config.process {
             Some(process) => Process::from_config(process),
-            None => return Err(ConfigError::invalid("process", "required to create a container").into()),
+            None => {
+                return Err(
+                    ConfigError::invalid("process", "required to create a container").into(),
+                )
+            }
         };
         self.create_with_process(id, config, process)
     }
@@ -113,7 +117,11 @@ impl Factory {
                             annotations: annotations.clone(),
                         };
                         run_hooks(HookKind::Prestart, &config.hooks.prestart, &state)?;
-                        run_hooks(HookKind::CreateRuntime, &config.hooks.create_runtime, &state)?;
+                        run_hooks(
+                            HookKind::CreateRuntime,
+                            &config.hooks.create_runtime,
+                            &state,
+                        )?;
                     }
                 }
                 Ok(())

@@ -14,20 +14,35 @@ fn probe_script() -> String {
         show("hostname", "hostname"),
         show("ids", "echo $(id -u):$(id -g)"),
         show("pid", "echo $$"),
-        show("status", "grep -E '^(Cap(Inh|Prm|Eff|Bnd|Amb)|NoNewPrivs|Seccomp):' /proc/self/status"),
+        show(
+            "status",
+            "grep -E '^(Cap(Inh|Prm|Eff|Bnd|Amb)|NoNewPrivs|Seccomp):' /proc/self/status",
+        ),
         show("mountinfo", "cat /proc/self/mountinfo"),
-        show("kcore", "stat -c '%F %t:%T' /proc/kcore; wc -c < /proc/kcore"),
+        show(
+            "kcore",
+            "stat -c '%F %t:%T' /proc/kcore; wc -c < /proc/kcore",
+        ),
         show("keys", "wc -c < /proc/keys"),
         show("firmware", "ls -A /sys/firmware | wc -l"),
         show("sysrq", "echo h > /proc/sysrq-trigger && echo WRITABLE"),
-        show("procsys", "echo 1 > /proc/sys/kernel/ns_last_pid && echo WRITABLE"),
+        show(
+            "procsys",
+            "echo 1 > /proc/sys/kernel/ns_last_pid && echo WRITABLE",
+        ),
         show(
             "devices",
             "stat -L -c '%n %F %t:%T' /dev/null /dev/zero /dev/full /dev/random /dev/urandom \
              /dev/tty /dev/ptmx /dev/testfull",
         ),
-        show("links", "for l in fd stdin stdout stderr ptmx; do echo $l $(readlink /dev/$l); done"),
-        show("dirs", "for d in /dev/pts /dev/shm /dev/mqueue; do test -d $d && echo $d; done"),
+        show(
+            "links",
+            "for l in fd stdin stdout stderr ptmx; do echo $l $(readlink /dev/$l); done",
+        ),
+        show(
+            "dirs",
+            "for d in /dev/pts /dev/shm /dev/mqueue; do test -d $d && echo $d; done",
+        ),
         show("limits", "grep 'Max open files' /proc/self/limits"),
         show("netdevs", "ls /sys/class/net"),
         show("loflags", "cat /sys/class/net/lo/flags"),
@@ -80,7 +95,11 @@ fn container_sees_its_isolation() {
         assert_eq!(field("CapEff"), "0000000020000420");
         assert_eq!(field("CapPrm"), "0000000020000420");
         assert_eq!(field("CapBnd"), "0000000020000420");
-        assert_eq!(field("CapInh"), "0000000000000000", "no inheritable caps unless asked");
+        assert_eq!(
+            field("CapInh"),
+            "0000000000000000",
+            "no inheritable caps unless asked"
+        );
         assert_eq!(field("CapAmb"), "0000000000000000");
         assert_eq!(field("NoNewPrivs"), "1");
         assert_eq!(field("Seccomp"), "2", "a seccomp filter is installed");
@@ -97,8 +116,15 @@ fn container_sees_its_isolation() {
             assert!(shm.contains(&flag), "/dev/shm {flag}: {shm:?}");
         }
         let proc_sys = mount_options(mountinfo_line(&mountinfo, "/proc/sys"));
-        assert!(proc_sys.contains(&"ro"), "/proc/sys read-only: {proc_sys:?}");
-        for fstype_at in [("/proc", "proc"), ("/dev/pts", "devpts"), ("/dev/mqueue", "mqueue")] {
+        assert!(
+            proc_sys.contains(&"ro"),
+            "/proc/sys read-only: {proc_sys:?}"
+        );
+        for fstype_at in [
+            ("/proc", "proc"),
+            ("/dev/pts", "devpts"),
+            ("/dev/mqueue", "mqueue"),
+        ] {
             let line = mountinfo_line(&mountinfo, fstype_at.0);
             let fstype = line.split(" - ").nth(1).unwrap().split(' ').next().unwrap();
             assert_eq!(fstype, fstype_at.1, "{line}");
@@ -108,8 +134,14 @@ fn container_sees_its_isolation() {
         assert_eq!(section(&out, "kcore"), ["character special file 1:3", "0"]);
         assert_eq!(value(&out, "keys"), "0");
         assert_eq!(value(&out, "firmware"), "0");
-        assert!(value(&out, "sysrq").contains("Read-only file system"), "{out}");
-        assert!(value(&out, "procsys").contains("Read-only file system"), "{out}");
+        assert!(
+            value(&out, "sysrq").contains("Read-only file system"),
+            "{out}"
+        );
+        assert!(
+            value(&out, "procsys").contains("Read-only file system"),
+            "{out}"
+        );
 
         let devices = section(&out, "devices");
         for want in [
@@ -134,15 +166,23 @@ fn container_sees_its_isolation() {
         ] {
             assert!(links.contains(&want), "{want} in {links:?}");
         }
-        assert_eq!(section(&out, "dirs"), ["/dev/pts", "/dev/shm", "/dev/mqueue"]);
+        assert_eq!(
+            section(&out, "dirs"),
+            ["/dev/pts", "/dev/shm", "/dev/mqueue"]
+        );
         assert_eq!(value(&out, "devnull_write"), "ok");
 
         let limits: Vec<&str> = value(&out, "limits").split_whitespace().collect();
         assert_eq!(limits, ["Max", "open", "files", "4242", "4343", "files"]);
 
         assert_eq!(section(&out, "netdevs"), ["lo"], "a new network namespace");
-        let flags = u32::from_str_radix(value(&out, "loflags").trim_start_matches("0x"), 16).unwrap();
-        assert_eq!(flags & 0x1, 0x1, "loopback is up (IFF_UP), flags {flags:#x}");
+        let flags =
+            u32::from_str_radix(value(&out, "loflags").trim_start_matches("0x"), 16).unwrap();
+        assert_eq!(
+            flags & 0x1,
+            0x1,
+            "loopback is up (IFF_UP), flags {flags:#x}"
+        );
 
         assert!(
             value(&out, "seccomp_errno").contains("Function not implemented"),

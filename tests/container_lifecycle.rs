@@ -93,7 +93,11 @@ fn scope_is_seen_by_systemd_and_destroy_leaves_nothing() {
         container.start().unwrap();
         assert_eq!(container.refresh_status(), Status::Running);
         let loaded = factory.load("scoped").unwrap();
-        assert_eq!(loaded.status(), Status::Running, "another handle derives the same status");
+        assert_eq!(
+            loaded.status(),
+            Status::Running,
+            "another handle derives the same status"
+        );
         assert_eq!(loaded.state().unit_name, unit);
 
         container.signal(Signal::SIGKILL, false).unwrap();
@@ -107,7 +111,11 @@ fn scope_is_seen_by_systemd_and_destroy_leaves_nothing() {
             load_state(&unit) == "not-found"
         });
         assert!(!Path::new(&format!("/proc/{pid}")).exists(), "init is gone");
-        assert_eq!(mounts_under(&created.bundle), Vec::<String>::new(), "no mount left");
+        assert_eq!(
+            mounts_under(&created.bundle),
+            Vec::<String>::new(),
+            "no mount left"
+        );
         let err = factory.load("scoped").unwrap_err();
         assert_eq!(err.code(), ErrorCode::ContainerNotExists, "{err}");
     });
@@ -121,7 +129,10 @@ fn status_machine_refuses_illegal_transitions() {
         assert_eq!(c.status(), Status::Created);
 
         let again = factory
-            .create("machine", unitbox::config::oci::load_bundle(c.bundle()).unwrap())
+            .create(
+                "machine",
+                unitbox::config::oci::load_bundle(c.bundle()).unwrap(),
+            )
             .unwrap_err();
         assert_eq!(again.code(), ErrorCode::IdInUse, "{again}");
         let err = c.resume().unwrap_err();
@@ -130,16 +141,28 @@ fn status_machine_refuses_illegal_transitions() {
         c.start().unwrap();
         assert_eq!(c.status(), Status::Running);
         let err = c.start().unwrap_err();
-        assert_eq!(err.code(), ErrorCode::ContainerNotStopped, "start twice: {err}");
+        assert_eq!(
+            err.code(),
+            ErrorCode::ContainerNotStopped,
+            "start twice: {err}"
+        );
         let err = factory.load("machine").unwrap().destroy().unwrap_err();
-        assert_eq!(err.code(), ErrorCode::ContainerNotStopped, "delete running: {err}");
+        assert_eq!(
+            err.code(),
+            ErrorCode::ContainerNotStopped,
+            "delete running: {err}"
+        );
 
         c.pause().unwrap();
         assert_eq!(c.status(), Status::Paused);
         assert_eq!(factory.load("machine").unwrap().status(), Status::Paused);
         let mut exec = unitbox::process::Process::new(vec!["true".into()]);
         let err = c.exec(&mut exec).unwrap_err();
-        assert_eq!(err.code(), ErrorCode::ContainerPaused, "exec while paused: {err}");
+        assert_eq!(
+            err.code(),
+            ErrorCode::ContainerPaused,
+            "exec while paused: {err}"
+        );
         let err = c.pause().unwrap_err();
         assert_eq!(err.code(), ErrorCode::ContainerPaused, "pause twice: {err}");
 
@@ -153,7 +176,11 @@ fn status_machine_refuses_illegal_transitions() {
             ("pause", c.pause().unwrap_err()),
             ("signal", c.signal(Signal::SIGKILL, false).unwrap_err()),
         ] {
-            assert_eq!(err.code(), ErrorCode::ContainerNotRunning, "{what} stopped: {err}");
+            assert_eq!(
+                err.code(),
+                ErrorCode::ContainerNotRunning,
+                "{what} stopped: {err}"
+            );
         }
         c.destroy().unwrap();
     });
@@ -167,7 +194,10 @@ fn destroy_of_created_container_kills_init() {
         let pid = c.state().init_pid;
         let unit = c.unit_name().to_owned();
         c.destroy().unwrap();
-        assert!(!Path::new(&format!("/proc/{pid}")).exists(), "init killed and reaped");
+        assert!(
+            !Path::new(&format!("/proc/{pid}")).exists(),
+            "init killed and reaped"
+        );
         wait_for("the scope to go", Duration::from_secs(10), || {
             load_state(&unit) == "not-found"
         });
@@ -187,12 +217,27 @@ fn failed_create_leaves_no_process_scope_or_state() {
         let config = unitbox::config::oci::load_bundle(&bundle).unwrap();
         let procs_before = processes_mentioning(&bundle);
         let err = factory.create("badmount", config).unwrap_err();
-        assert!(chain(&err).contains("/mnt"), "the error names the mount: {}", chain(&err));
+        assert!(
+            chain(&err).contains("/mnt"),
+            "the error names the mount: {}",
+            chain(&err)
+        );
 
         assert!(factory.list().unwrap().is_empty());
-        assert!(!factory.store().container_dir("badmount").exists(), "no state folder");
-        assert_eq!(load_state("unitbox-badmount.scope"), "not-found", "no scope");
-        assert_eq!(processes_mentioning(&bundle), procs_before, "no process left");
+        assert!(
+            !factory.store().container_dir("badmount").exists(),
+            "no state folder"
+        );
+        assert_eq!(
+            load_state("unitbox-badmount.scope"),
+            "not-found",
+            "no scope"
+        );
+        assert_eq!(
+            processes_mentioning(&bundle),
+            procs_before,
+            "no process left"
+        );
         assert_eq!(mounts_under(&bundle), Vec::<String>::new(), "no mount left");
 
         // The id is free again.
@@ -205,7 +250,11 @@ fn failed_create_leaves_no_process_scope_or_state() {
 fn processes_mentioning(bundle: &Path) -> Vec<u32> {
     let mut pids = Vec::new();
     for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<u32>().ok())
+        else {
             continue;
         };
         for link in ["root", "cwd"] {

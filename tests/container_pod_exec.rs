@@ -63,7 +63,11 @@ fn second_container_joins_first_ones_net_and_ipc() {
 
         assert_eq!(value(&out, "net"), host_ns(infra_pid, "net"), "{out}");
         assert_eq!(value(&out, "ipc"), host_ns(infra_pid, "ipc"), "{out}");
-        assert_ne!(value(&out, "uts"), host_ns(infra_pid, "uts"), "uts stays private");
+        assert_ne!(
+            value(&out, "uts"),
+            host_ns(infra_pid, "uts"),
+            "uts stays private"
+        );
         assert_eq!(value(&out, "uts"), member_uts);
         assert_eq!(section(&out, "netdevs"), ["lo"]);
         second.container.destroy().unwrap();
@@ -103,10 +107,25 @@ fn exec_runs_as_another_user_inside_the_container() {
         assert_eq!(process.wait().unwrap(), ExitStatus::Exited(0));
         let text = std::fs::read_to_string(&out_path).unwrap();
 
-        assert_eq!(value(&text, "id"), "uid=1000(user) gid=1000(user) groups=1000(user)", "{text}");
-        assert_eq!(value(&text, "hostname"), "unitbox", "exec joins the UTS namespace");
-        assert!(value(&text, "pid1").starts_with("sh -c trap"), "exec joins the PID namespace: {text}");
-        assert_eq!(value(&text, "caps"), "CapEff:\t0000000000000000", "a non-root user has no effective caps");
+        assert_eq!(
+            value(&text, "id"),
+            "uid=1000(user) gid=1000(user) groups=1000(user)",
+            "{text}"
+        );
+        assert_eq!(
+            value(&text, "hostname"),
+            "unitbox",
+            "exec joins the UTS namespace"
+        );
+        assert!(
+            value(&text, "pid1").starts_with("sh -c trap"),
+            "exec joins the PID namespace: {text}"
+        );
+        assert_eq!(
+            value(&text, "caps"),
+            "CapEff:\t0000000000000000",
+            "a non-root user has no effective caps"
+        );
         assert_eq!(value(&text, "cwd"), "/tmp");
 
         // A numeric uid:gid that /etc/passwd does not know.

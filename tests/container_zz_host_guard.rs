@@ -37,7 +37,11 @@ fn userns(spec: &mut serde_json::Value) {
 fn containers_never_change_host_files() {
     let host_files = [PathBuf::from("/dev/null"), PathBuf::from("/dev/zero")];
     let before: Vec<_> = host_files.iter().map(|p| identity(p)).collect();
-    assert_eq!(before[0].2 & 0o777, 0o666, "host /dev/null is already damaged: {before:?}");
+    assert_eq!(
+        before[0].2 & 0o777,
+        0o666,
+        "host /dev/null is already damaged: {before:?}"
+    );
 
     support::in_systemd(|| {
         let factory = container_support::factory("guard");
@@ -61,12 +65,21 @@ fn containers_never_change_host_files() {
             assert!(status.success(), "{id}: {status:?}\n{out}");
 
             let host_after: Vec<_> = host_files.iter().map(|p| identity(p)).collect();
-            assert_eq!(host_after, host_before, "{id} changed a host device:\n{out}");
+            assert_eq!(
+                host_after, host_before,
+                "{id} changed a host device:\n{out}"
+            );
             let bundle_after: Vec<_> = watched.iter().map(|p| identity(p)).collect();
-            assert_eq!(bundle_after, bundle_before, "{id} changed its bundle's owners or modes:\n{out}");
+            assert_eq!(
+                bundle_after, bundle_before,
+                "{id} changed its bundle's owners or modes:\n{out}"
+            );
         }
     });
 
     let after: Vec<_> = host_files.iter().map(|p| identity(p)).collect();
-    assert_eq!(after, before, "host /dev/null and /dev/zero unchanged after the suite");
+    assert_eq!(
+        after, before,
+        "host /dev/null and /dev/zero unchanged after the suite"
+    );
 }

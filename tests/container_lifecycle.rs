@@ -347,3 +347,32 @@ fn failing_create_runtime_hook_fails_create_and_cleans_up() {
         assert_eq!(load_state("unitbox-hookfail.scope"), "not-found");
     });
 }
+
+#[test]
+fn bad_id_or_config_is_refused_before_anything_is_made() {
+    // No systemd needed: nothing may get as far as the bus.
+    let factory = container_support::factory("refused");
+    let bundle = container_support::bundle_with("refused", &sleeper());
+    let config = unitbox::config::oci::load_bundle(&bundle).unwrap();
+    for id in ["", "..", "a/b", "semi;colon"] {
+        let err = factory.create(id, config.clone()).unwrap_err();
+        assert_eq!(err.code(), ErrorCode::InvalidIdFormat, "id {id:?}: {err}");
+    }
+    let mut no_uts = config.clone();
+    no_uts
+        .namespaces
+        .retain(|ns| ns.kind != unitbox::config::NamespaceType::Uts);
+    let err = factory.create("no-uts", no_uts).unwrap_err();
+    assert_eq!(err.code(), ErrorCode::ConfigInvalid, "{err}");
+    assert!(err.to_string().contains("hostname"), "{err}");
+    let mut no_process = config;
+    no_process.process = None;
+    let err = factory.create("no-process", no_process).unwrap_err();
+    assert_eq!(err.code(), ErrorCode::ConfigInvalid, "{err}");
+    assert!(factory.list().unwrap().is_empty());
+    assert_eq!(
+        std::fs::read_dir(factory.store().root()).unwrap().count(),
+        0,
+        "no folder was made"
+    );
+}

@@ -141,18 +141,21 @@ pub enum Error {
     /// The state store failed.
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),
+    /// The command line itself failed (writing a spec, opening the log).
+    #[error(transparent)]
+    Cli(#[from] crate::cli::CliError),
     /// Starting or handling a container process failed.
     #[error(transparent)]
     Process(#[from] crate::process::ProcessError),
+    /// Building the container's root filesystem failed.
+    #[error(transparent)]
+    Rootfs(#[from] crate::rootfs::RootfsError),
     /// systemd refused or failed a scope operation.
     #[error(transparent)]
     Systemd(#[from] crate::systemd::SystemdError),
     /// A cgroup file of a scope could not be read or written.
     #[error(transparent)]
     Cgroupfs(#[from] crate::cgroupfs::CgroupfsError),
-    /// Building the container's root filesystem failed.
-    #[error(transparent)]
-    Rootfs(#[from] crate::rootfs::RootfsError),
 }
 
 impl Error {
@@ -177,16 +180,17 @@ impl Error {
                 crate::store::StoreError::NotExists(_) => ErrorCode::ContainerNotExists,
                 _ => ErrorCode::SystemError,
             },
+            Error::Cli(_) => ErrorCode::SystemError,
             Error::Process(crate::process::ProcessError::NoArgs) => ErrorCode::ConfigInvalid,
             Error::Process(_) => ErrorCode::SystemError,
+            Error::Rootfs(e) if e.is_invalid_config() => ErrorCode::ConfigInvalid,
+            Error::Rootfs(_) => ErrorCode::SystemError,
             Error::Systemd(
                 crate::systemd::SystemdError::Mapping(_)
                 | crate::systemd::SystemdError::UnitName(_),
             ) => ErrorCode::ConfigInvalid,
             Error::Systemd(_) => ErrorCode::SystemError,
             Error::Cgroupfs(_) => ErrorCode::SystemError,
-            Error::Rootfs(e) if e.is_invalid_config() => ErrorCode::ConfigInvalid,
-            Error::Rootfs(_) => ErrorCode::SystemError,
         }
     }
 }

@@ -246,6 +246,9 @@ pub fn plan(
         net_prio_ifpriomap,
         rdma,
         unified,
+        // Not a limit but a behaviour of `set`, which always refuses a memory limit below
+        // current usage (issue 4), so the flag needs no property.
+        memory_check_before_update: _,
     } = r;
     let mut p = ResourcePlan::default();
     let v1 = mode.is_v1();

@@ -4,7 +4,7 @@
 //! one-line error report; never holds container logic (commands call the library).
 //! Each command is `cli/<command>.rs` with a documented clap `Args` struct and
 //! `pub fn run(args, &Globals) -> Result<ExitCode, Error>`; adding one is one line in
-//! the [`commands!`] table below.
+//! the `commands!` table below.
 
 use std::path::PathBuf;
 use std::process::ExitCode;

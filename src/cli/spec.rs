@@ -5,7 +5,9 @@ use std::io::{ErrorKind, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use oci_spec::runtime::Spec;
 use serde::Serialize;
+use serde_json::Value;
 
 use super::{CliError, Globals};
 use crate::config::default_spec::default_spec;
@@ -24,12 +26,7 @@ pub struct SpecArgs {
 
 /// Write `<bundle>/config.json`; an existing one is never overwritten.
 pub fn run(args: SpecArgs, _globals: &Globals) -> Result<ExitCode, Error> {
-    let spec = default_spec(args.rootless);
-    // Tab-indented like runc's output, so the two diff cleanly.
-    let mut json = Vec::new();
-    let formatter = serde_json::ser::PrettyFormatter::with_indent(b"\t");
-    spec.serialize(&mut serde_json::Serializer::with_formatter(&mut json, formatter))
-        .map_err(|source| CliError::EncodeSpec { source })?;
+    let json = encode(&default_spec(args.rootless)).map_err(|source| CliError::EncodeSpec { source })?;
     let path = args.bundle.join("config.json");
     // create_new: a config.json that appears between a check and the write is not lost.
     let mut file = OpenOptions::new()
@@ -49,4 +46,39 @@ pub fn run(args: SpecArgs, _globals: &Globals) -> Result<ExitCode, Error> {
         return Err(CliError::WriteSpec { path, source }.into());
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Tab-indented JSON like runc's. The spec's capability sets are hash sets; they are
+/// sorted so that the same command always writes the same file.
+fn encode(spec: &Spec) -> Result<Vec<u8>, serde_json::Error> {
+    let mut value = serde_json::to_value(spec)?;
+    if let Some(Value::Object(sets)) = value.pointer_mut("/process/capabilities") {
+        for set in sets.values_mut() {
+            if let Value::Array(caps) = set {
+                caps.sort_by(|a, b| a.as_str().cmp(&b.as_str()));
+            }
+        }
+    }
+    let mut json = Vec::new();
+    let formatter = serde_json::ser::PrettyFormatter::with_indent(b"\t");
+    value.serialize(&mut serde_json::Serializer::with_formatter(&mut json, formatter))?;
+    json.push(b'\n');
+    Ok(json)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_written_spec_is_the_same_every_time() {
+        let first = encode(&default_spec(false)).unwrap();
+        for _ in 0..5 {
+            assert_eq!(encode(&default_spec(false)).unwrap(), first);
+        }
+        let text = String::from_utf8(first).unwrap();
+        assert!(text.contains("\t\"ociVersion\""), "{text}");
+        let caps = text.find("CAP_AUDIT_WRITE").unwrap();
+        assert!(caps < text.find("CAP_KILL").unwrap());
+    }
 }

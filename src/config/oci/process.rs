@@ -27,7 +27,9 @@ pub(super) fn convert(p: &Process, config: &mut Config) -> Result<(), ConfigErro
             "Windows only; give `uid` and `gid`",
         ));
     }
-    let console_size = match p.console_size() {
+    let terminal = p.terminal().unwrap_or(false);
+    // The runtime spec: consoleSize "MUST be ignored if terminal is false or unset".
+    let console_size = match p.console_size().filter(|_| terminal) {
         None => None,
         Some(b) => Some(ConsoleSize {
             height: console_dimension(b.height(), "height")?,
@@ -54,7 +56,7 @@ pub(super) fn convert(p: &Process, config: &mut Config) -> Result<(), ConfigErro
             additional_gids: user.additional_gids().clone().unwrap_or_default(),
             username: None,
         },
-        terminal: p.terminal().unwrap_or(false),
+        terminal,
         console_size,
         capabilities: p.capabilities().as_ref().map(convert_capabilities),
         rlimits: p.rlimits().iter().flatten().map(convert_rlimit).collect(),
@@ -143,4 +145,79 @@ pub fn rlimit_number(t: PosixRlimitType) -> i32 {
     };
     // RLIMIT_* are small non-negative numbers (0..=15) whatever libc's type for them is.
     n as i32
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn convert_json(json: serde_json::Value) -> Config {
+        let mut config = Config::default();
+        convert(&serde_json::from_value(json).unwrap(), &mut config).unwrap();
+        config
+    }
+
+    #[test]
+    fn console_size_is_ignored_without_a_terminal() {
+        let base = serde_json::json!({"user": {"uid": 0, "gid": 0}, "cwd": "/", "consoleSize": {"height": 10, "width": 20}});
+        let c = convert_json(base.clone());
+        assert_eq!(c.process.unwrap().console_size, None);
+        let mut with_tty = base;
+        with_tty["terminal"] = true.into();
+        let c = convert_json(with_tty);
+        assert_eq!(
+            c.process.unwrap().console_size,
+            Some(ConsoleSize {
+                height: 10,
+                width: 20
+            })
+        );
+    }
+
+    #[test]
+    fn every_rlimit_name_has_its_number() {
+        let table = [
+            ("RLIMIT_CPU", 0),
+            ("RLIMIT_FSIZE", 1),
+            ("RLIMIT_DATA", 2),
+            ("RLIMIT_STACK", 3),
+            ("RLIMIT_CORE", 4),
+            ("RLIMIT_RSS", 5),
+            ("RLIMIT_NPROC", 6),
+            ("RLIMIT_NOFILE", 7),
+            ("RLIMIT_MEMLOCK", 8),
+            ("RLIMIT_AS", 9),
+            ("RLIMIT_LOCKS", 10),
+            ("RLIMIT_SIGPENDING", 11),
+            ("RLIMIT_MSGQUEUE", 12),
+            ("RLIMIT_NICE", 13),
+            ("RLIMIT_RTPRIO", 14),
+            ("RLIMIT_RTTIME", 15),
+        ];
+        for (name, number) in table {
+            let t: PosixRlimitType = serde_json::from_value(name.into()).unwrap();
+            assert_eq!(rlimit_number(t), number, "{name}");
+        }
+    }
+
+    #[test]
+    fn capability_names_keep_the_cap_prefix() {
+        let c = convert_json(serde_json::json!({
+            "user": {"uid": 0, "gid": 0}, "cwd": "/",
+            "capabilities": {"bounding": ["CAP_SYS_ADMIN", "NET_RAW", "CAP_CHECKPOINT_RESTORE", "CAP_BPF"]}
+        }));
+        let caps = c.capabilities.unwrap();
+        assert_eq!(
+            caps.bounding,
+            [
+                "CAP_BPF",
+                "CAP_CHECKPOINT_RESTORE",
+                "CAP_NET_RAW",
+                "CAP_SYS_ADMIN"
+            ]
+        );
+        for cap in &caps.bounding {
+            cap.parse::<caps::Capability>().unwrap();
+        }
+    }
 }

@@ -83,6 +83,13 @@ pub(super) fn convert(r: &LinuxResources) -> Result<Resources, ConfigError> {
     Ok(out)
 }
 
+/// runc treats 0 as "not set" for knobs where 0 is no valid value (memory limits, CPU
+/// shares, quota and period, realtime knobs, block I/O weights); so do we. Knobs where 0
+/// means something (swappiness, burst, idle, pids) keep it.
+fn set<T: Default + PartialEq>(v: Option<T>) -> Option<T> {
+    v.filter(|v| *v != T::default())
+}
+
 #[allow(deprecated)] // `kernel` is read only to refuse it.
 fn convert_memory(m: &LinuxMemory, out: &mut Resources) -> Result<(), ConfigError> {
     if m.kernel().is_some() {
@@ -103,9 +110,9 @@ fn convert_memory(m: &LinuxMemory, out: &mut Resources) -> Result<(), ConfigErro
             "memory accounting is always hierarchical on current kernels",
         ));
     }
-    out.memory = m.limit();
-    out.memory_reservation = m.reservation();
-    out.memory_swap = m.swap();
+    out.memory = set(m.limit());
+    out.memory_reservation = set(m.reservation());
+    out.memory_swap = set(m.swap());
     out.memory_swappiness = m.swappiness();
     out.oom_kill_disable = m.disable_oom_killer();
     out.memory_check_before_update = m.check_before_update();
@@ -113,12 +120,12 @@ fn convert_memory(m: &LinuxMemory, out: &mut Resources) -> Result<(), ConfigErro
 }
 
 fn convert_cpu(c: &LinuxCpu, out: &mut Resources) {
-    out.cpu_shares = c.shares();
-    out.cpu_quota = c.quota();
-    out.cpu_period = c.period();
+    out.cpu_shares = set(c.shares());
+    out.cpu_quota = set(c.quota());
+    out.cpu_period = set(c.period());
     out.cpu_burst = c.burst();
-    out.cpu_rt_runtime = c.realtime_runtime();
-    out.cpu_rt_period = c.realtime_period();
+    out.cpu_rt_runtime = set(c.realtime_runtime());
+    out.cpu_rt_period = set(c.realtime_period());
     out.cpu_idle = c.idle();
     out.cpuset_cpus = c.cpus().clone();
     out.cpuset_mems = c.mems().clone();
@@ -135,8 +142,8 @@ fn convert_block_io(b: &LinuxBlockIo, out: &mut Resources) {
             })
             .collect()
     };
-    out.blkio_weight = b.weight();
-    out.blkio_leaf_weight = b.leaf_weight();
+    out.blkio_weight = set(b.weight());
+    out.blkio_leaf_weight = set(b.leaf_weight());
     out.blkio_weight_device = b
         .weight_device()
         .iter()
@@ -175,4 +182,55 @@ fn convert_hugepage_limit(h: &LinuxHugepageLimit, i: usize) -> Result<HugepageLi
         page_size: size.clone(),
         limit,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn convert_json(json: serde_json::Value) -> Resources {
+        convert(&serde_json::from_value(json).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn zero_means_unset_only_where_zero_is_no_value() {
+        let r = convert_json(serde_json::json!({
+            "memory": {"limit": 0, "reservation": 0, "swap": 0, "swappiness": 0},
+            "cpu": {"shares": 0, "quota": 0, "period": 0, "burst": 0, "idle": 0,
+                    "realtimeRuntime": 0, "realtimePeriod": 0},
+            "pids": {"limit": 0},
+            "blockIO": {"weight": 0, "leafWeight": 0}
+        }));
+        let unset = (
+            r.memory,
+            r.memory_reservation,
+            r.memory_swap,
+            r.cpu_quota,
+            r.cpu_rt_runtime,
+        );
+        assert_eq!(unset, (None, None, None, None, None));
+        assert_eq!(
+            (r.cpu_shares, r.cpu_period, r.cpu_rt_period),
+            (None, None, None)
+        );
+        assert_eq!((r.blkio_weight, r.blkio_leaf_weight), (None, None));
+        assert_eq!(r.memory_swappiness, Some(0));
+        assert_eq!(
+            (r.cpu_burst, r.cpu_idle, r.pids_limit),
+            (Some(0), Some(0), Some(0))
+        );
+    }
+
+    #[test]
+    fn unlimited_is_kept() {
+        let r = convert_json(serde_json::json!({
+            "memory": {"limit": -1, "swap": -1},
+            "cpu": {"quota": -1},
+            "pids": {"limit": -1}
+        }));
+        assert_eq!(
+            (r.memory, r.memory_swap, r.cpu_quota, r.pids_limit),
+            (Some(-1), Some(-1), Some(-1), Some(-1))
+        );
+    }
 }

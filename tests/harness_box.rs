@@ -17,6 +17,9 @@ use support::systemd_box::{SystemdBox, BOX_PREFIX};
 /// When set, `box_runs_minimal_systemd` writes this file inside the box and then waits,
 /// so `killed_test_binary_leaves_no_box` can kill its test binary mid-test.
 const HOLD_ENV: &str = "UNITBOX_TEST_HOLD_MARKER";
+/// When set, `box_runs_minimal_systemd` fails inside the box, so
+/// `failure_inside_fails_the_test` can check how the failure is reported outside.
+const FAIL_ENV: &str = "UNITBOX_TEST_FAIL_INSIDE";
 
 fn boxes_are_used() -> bool {
     if support::pid1_is_systemd() {
@@ -90,6 +93,9 @@ fn box_runs_minimal_systemd() {
                 !cgroup.contains(BOX_PREFIX),
                 "box cgroup visible inside:\n{cgroup}"
             );
+        }
+        if std::env::var_os(FAIL_ENV).is_some() {
+            panic!("deliberate failure inside the box");
         }
         if let Ok(marker) = std::env::var(HOLD_ENV) {
             std::fs::write(&marker, "held").unwrap();
@@ -261,5 +267,98 @@ fn machined_starts_on_demand() {
             support::systemctl_show("systemd-machined.service", "ActiveState"),
             "active"
         );
+    });
+}
+
+/// Runs `box_runs_minimal_systemd` in a child test binary with `envs`; its exit status
+/// and output.
+fn run_probe(envs: &[(&str, &std::ffi::OsStr)]) -> (bool, String) {
+    let out = Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "box_runs_minimal_systemd", "--test-threads=1"])
+        .envs(envs.iter().copied())
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+#[test]
+fn failure_inside_fails_the_test() {
+    if !boxes_are_used() {
+        return;
+    }
+    let (passed, output) = run_probe(&[(FAIL_ENV, "1".as_ref())]);
+    assert!(
+        !passed,
+        "a failure inside the box passed outside:\n{output}"
+    );
+    assert!(output.contains("failed (exit status: 101)"), "{output}");
+    assert!(
+        output.contains("deliberate failure inside the box"),
+        "{output}"
+    );
+}
+
+#[test]
+fn hang_inside_times_out() {
+    if !boxes_are_used() {
+        return;
+    }
+    let marker = support::scratch_dir("hang").join("held");
+    let (passed, output) = run_probe(&[
+        (HOLD_ENV, marker.as_os_str()),
+        ("UNITBOX_TEST_TIMEOUT_SECS", "3".as_ref()),
+    ]);
+    assert!(!passed, "a hang inside the box passed outside:\n{output}");
+    assert!(output.contains("timed out after 3s"), "{output}");
+    assert!(marker.exists(), "the body never ran:\n{output}");
+}
+
+/// Podman is the reference the container tests compare with; it must work in a box
+/// (offline: the image is imported from the busybox rootfs; `--network none` because
+/// the box shares the host's network namespace).
+#[test]
+fn podman_runs_in_the_box() {
+    support::in_systemd(|| {
+        let tar = support::scratch_dir("podman").join("rootfs.tar");
+        let packed = Command::new("tar")
+            .arg("-C")
+            .arg(support::busybox_rootfs())
+            .arg("-cf")
+            .arg(&tar)
+            .arg(".")
+            .status()
+            .unwrap();
+        assert!(packed.success());
+        let podman = |args: &[&str]| {
+            let out = Command::new("podman").args(args).output().unwrap();
+            let text = String::from_utf8_lossy(&out.stdout).to_string();
+            assert!(
+                out.status.success(),
+                "podman {args:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            text
+        };
+        podman(&[
+            "import",
+            tar.to_str().unwrap(),
+            "localhost/unitbox-busybox:test",
+        ]);
+        let cgroup = podman(&[
+            "--cgroup-manager=systemd",
+            "run",
+            "--rm",
+            "--network=none",
+            "localhost/unitbox-busybox:test",
+            "cat",
+            "/proc/self/cgroup",
+        ]);
+        assert!(cgroup.contains("machine.slice/libpod-"), "{cgroup}");
     });
 }

@@ -41,6 +41,10 @@ done
 # The box shares the host's filesystem; /run and /tmp are its own.
 mount -t tmpfs -o nosuid,nodev,mode=755 tmpfs /run
 mount -t tmpfs -o nosuid,nodev,mode=1777 tmpfs /tmp
+# Podman keeps its state next to its images; a store shared by several boxes (each
+# with its own /run) would be "refreshed" by every box that starts podman.
+mkdir -p /var/lib/containers
+mount -t tmpfs -o mode=700 tmpfs /var/lib/containers
 
 # A minimal boot target: journald and the system bus, nothing from the host's
 # multi-user.target (databases, timers, apt) and no early-boot unit that writes

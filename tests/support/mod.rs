@@ -25,12 +25,20 @@
 //!   by `nsenter` after joining the box's cgroups), its output is streamed, and the outer
 //!   test fails with that output if the inner one fails, matches no test, or runs longer
 //!   than `UNITBOX_TEST_TIMEOUT_SECS` (default 300).
+//! - Inside the box the whole test function runs again from its start, so code before
+//!   `in_systemd` runs twice (outside and inside): put setup in the body.
 //! - The box dies with the test binary: a supervisor process notices the binary's exit,
 //!   SIGKILLs the box and removes its cgroups. Boxes and run directories left by a
 //!   killed run (their launcher pid is dead) are removed by the next boot.
 //!
-//! The box shares the host's filesystem except `/run` and `/tmp`, so everything both
-//! sides must see lives under `<target>/unitbox-test/` ([`test_area`]).
+//! The box shares the host's filesystem and network namespace; `/run`, `/tmp` and
+//! `/var/lib/containers` (podman's store) are its own tmpfs. Everything both sides must
+//! see lives under `<target>/unitbox-test/` ([`test_area`]). In the box, podman works
+//! with `--cgroup-manager=systemd --network=none` and images `podman import`ed from
+//! [`busybox_rootfs`]; `systemd-machined` starts on demand (D-Bus activation). The box
+//! boots `unitbox-test.target`: journald and the system bus only, none of the host's
+//! `multi-user.target` and no early-boot unit that would write host state (sysctl,
+//! tmpfiles, sysusers, ...); a test that needs another unit starts it.
 //!
 //! # Functions
 //! - [`in_systemd`]`(body)`: run `body` where PID 1 is systemd (see above).

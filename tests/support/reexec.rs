@@ -71,16 +71,27 @@ pub fn run_current_test_in(test_box: &SystemdBox) {
             break Some(status);
         }
         if Instant::now() > deadline {
-            let _ = child.kill();
+            kill_tree(child.id());
             let _ = child.wait();
             break None;
         }
         std::thread::sleep(Duration::from_millis(20));
     };
-    for pump in pumps {
-        let _ = pump.join();
+    // Grandchildren that escaped the kill may still hold the pipes: collect what came,
+    // but never wait for them longer than a moment.
+    let grace = Instant::now() + Duration::from_secs(2);
+    let mut output = Vec::new();
+    while let Some(left) = grace.checked_duration_since(Instant::now()) {
+        match lines_rx.recv_timeout(left) {
+            Ok(line) => output.push(line),
+            Err(_) => break,
+        }
     }
-    let output: Vec<String> = lines_rx.into_iter().collect();
+    if pumps.iter().all(|p| p.is_finished()) {
+        for pump in pumps {
+            let _ = pump.join();
+        }
+    }
     let output = output.join("\n");
     let where_ = format!("`{test_name}` inside test box `{}`", test_box.name);
     match status {
@@ -97,5 +108,51 @@ pub fn run_current_test_in(test_box: &SystemdBox) {
             panic!("{where_} did not run exactly one test; its output:\n{output}")
         }
         Some(_) => {}
+    }
+}
+
+/// SIGKILLs `root` and every descendant (found through `/proc/*/stat` parent pids),
+/// descendants first collected so none is orphaned out of reach.
+fn kill_tree(root: u32) {
+    let mut parents = Vec::new();
+    if let Ok(entries) = std::fs::read_dir("/proc") {
+        for entry in entries.flatten() {
+            let Some(pid) = entry
+                .file_name()
+                .to_str()
+                .and_then(|n| n.parse::<u32>().ok())
+            else {
+                continue;
+            };
+            let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+                continue;
+            };
+            // The command name may hold spaces; the parent pid is the 2nd field after it.
+            let ppid = stat
+                .rsplit_once(')')
+                .and_then(|(_, rest)| rest.split_whitespace().nth(1))
+                .and_then(|p| p.parse::<u32>().ok());
+            if let Some(ppid) = ppid {
+                parents.push((pid, ppid));
+            }
+        }
+    }
+    let mut tree = vec![root];
+    let mut i = 0;
+    while i < tree.len() {
+        let parent = tree[i];
+        tree.extend(
+            parents
+                .iter()
+                .filter(|(_, pp)| *pp == parent)
+                .map(|(p, _)| *p),
+        );
+        i += 1;
+    }
+    for pid in tree {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(pid as i32),
+            nix::sys::signal::Signal::SIGKILL,
+        );
     }
 }

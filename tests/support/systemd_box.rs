@@ -70,35 +70,25 @@ impl SystemdBox {
         let _ = std::fs::remove_dir_all(&state_dir);
         std::fs::create_dir_all(&state_dir)
             .map_err(|e| format!("create `{}`: {e}", state_dir.display()))?;
-        std::fs::write(state_dir.join("box-boot.sh"), BOOT_SCRIPT).map_err(|e| e.to_string())?;
-        std::fs::write(state_dir.join("box-supervise.sh"), SUPERVISE_SCRIPT)
-            .map_err(|e| e.to_string())?;
 
-        let mut dirs = Vec::new();
-        for h in &layout.hierarchies {
-            let dir = h.own_dir.join(&name);
-            create_box_cgroup(&h.own_dir, &dir)?;
-            dirs.push(dir.display().to_string());
-        }
-        std::fs::write(state_dir.join("cgroups"), dirs.join("\n") + "\n")
-            .map_err(|e| e.to_string())?;
-
-        let console =
-            std::fs::File::create(state_dir.join("console.log")).map_err(|e| e.to_string())?;
-        let console_err = console.try_clone().map_err(|e| e.to_string())?;
-        let mut supervise = Command::new("setsid");
-        supervise
-            .arg("sh")
-            .arg(state_dir.join("box-supervise.sh"))
-            .arg(&state_dir)
-            .arg(layout.boot_layout())
-            .args(layout.hierarchies.iter().map(|h| h.boot_spec()))
-            .stdin(Stdio::piped())
-            .stdout(console)
-            .stderr(console_err);
-        let mut supervisor = supervise
-            .spawn()
-            .map_err(|e| format!("spawn the box supervisor: {e}"))?;
+        let dirs: Vec<PathBuf> = layout
+            .hierarchies
+            .iter()
+            .map(|h| h.own_dir.join(&name))
+            .collect();
+        let spawned = create_box_cgroups(&layout, &dirs)
+            .and_then(|()| spawn_supervisor(&state_dir, &layout, &dirs));
+        let mut supervisor = match spawned {
+            Ok(supervisor) => supervisor,
+            Err(why) => {
+                // Nobody supervises these yet: remove them now.
+                let deadline = Instant::now() + Duration::from_secs(10);
+                for dir in &dirs {
+                    remove_cgroup_tree(dir, deadline);
+                }
+                return Err(format!("test box `{name}`: {why}"));
+            }
+        };
         let keepalive = supervisor.stdin.take();
         let mut test_box = SystemdBox {
             name,
@@ -247,8 +237,20 @@ impl SystemdBox {
     }
 }
 
-/// Creates `dir` in a hierarchy; cpuset groups need cpus and mems before anyone joins.
-fn create_box_cgroup(parent: &Path, dir: &Path) -> Result<(), String> {
+/// Creates the box's directory in every hierarchy. A leftover of the same name can only
+/// come from a dead earlier process that had our pid, so it is removed first.
+fn create_box_cgroups(layout: &CgroupLayout, dirs: &[PathBuf]) -> Result<(), String> {
+    for (h, dir) in layout.hierarchies.iter().zip(dirs) {
+        if dir.exists() {
+            remove_cgroup_tree(dir, Instant::now() + Duration::from_secs(10));
+        }
+        create_cgroup(&h.own_dir, dir)?;
+    }
+    Ok(())
+}
+
+/// Creates `dir` below `parent`; cpuset groups need cpus and mems before anyone joins.
+fn create_cgroup(parent: &Path, dir: &Path) -> Result<(), String> {
     std::fs::create_dir(dir).map_err(|e| format!("create cgroup `{}`: {e}", dir.display()))?;
     for file in ["cpuset.cpus", "cpuset.mems"] {
         let from = parent.join(file);
@@ -258,6 +260,40 @@ fn create_box_cgroup(parent: &Path, dir: &Path) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// Starts box-supervise.sh in its own session (so a Ctrl-C of the test run cannot skip
+/// its cleanup), with our end of its stdin as the "test binary still alive" signal.
+fn spawn_supervisor(
+    state_dir: &Path,
+    layout: &CgroupLayout,
+    dirs: &[PathBuf],
+) -> Result<Child, String> {
+    let write = |file: &str, text: &str| {
+        std::fs::write(state_dir.join(file), text)
+            .map_err(|e| format!("write `{}`: {e}", state_dir.join(file).display()))
+    };
+    write("box-boot.sh", BOOT_SCRIPT)?;
+    write("box-supervise.sh", SUPERVISE_SCRIPT)?;
+    let listed: Vec<String> = dirs.iter().map(|d| d.display().to_string()).collect();
+    write("cgroups", &(listed.join("\n") + "\n"))?;
+    let console_path = state_dir.join("console.log");
+    let console = std::fs::File::create(&console_path)
+        .map_err(|e| format!("create `{}`: {e}", console_path.display()))?;
+    let console_err = console
+        .try_clone()
+        .map_err(|e| format!("dup `{}`: {e}", console_path.display()))?;
+    Command::new("setsid")
+        .arg("sh")
+        .arg(state_dir.join("box-supervise.sh"))
+        .arg(state_dir)
+        .arg(layout.boot_layout())
+        .args(layout.hierarchies.iter().map(|h| h.boot_spec()))
+        .stdin(Stdio::piped())
+        .stdout(console)
+        .stderr(console_err)
+        .spawn()
+        .map_err(|e| format!("spawn the box supervisor: {e}"))
 }
 
 /// Kills and removes boxes whose launcher process is dead (a killed earlier run), and

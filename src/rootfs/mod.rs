@@ -5,8 +5,9 @@
 //! `execve`. Every path the image controls is resolved inside the rootfs through an fd
 //! (`sys::path`), every mount is made detached and attached onto an `O_PATH` handle
 //! (`sys::mount`), and procfs writes go through a private procfs handle (`sys::procfs`):
-//! the defences against CVE-2021-30465, CVE-2024-45310, CVE-2019-19921, CVE-2025-31133,
-//! CVE-2025-52565, CVE-2025-52881 and CVE-2026-41579 (see `shared/design/security.md`).
+//! the defences against CVE-2021-30465, CVE-2024-45310, CVE-2019-19921, CVE-2019-16884,
+//! CVE-2023-25809, CVE-2025-31133, CVE-2025-52565, CVE-2025-52881 and CVE-2026-41579 (see
+//! `shared/design/security.md`; each has a regression test in `tests/rootfs.rs`).
 //! Never touches the host's mount table: init calls this only in its own mount namespace.
 //! Mirrors runc's `libcontainer/rootfs_linux.go`.
 //!
@@ -38,6 +39,7 @@ use nix::sys::stat::Mode;
 use crate::config::{Config, NamespaceType};
 
 pub use dev::{default_devices, DEFAULT_DEVICE_NAMES};
+pub use mount::{idmap_namespaces, IdmapNamespaces};
 
 /// The error a `before_pivot` callback returns; kept boxed so the engine's own error type
 /// survives (downcast it from [`RootfsError::BeforePivot`]).
@@ -53,6 +55,9 @@ pub struct RootfsOptions<'a> {
     /// place for createContainer hooks (runc runs them there so they still see the host
     /// root). Its error aborts [`prepare`] as [`RootfsError::BeforePivot`].
     pub before_pivot: Option<&'a mut dyn FnMut() -> Result<(), HookFailure>>,
+    /// The user namespaces of idmapped mounts, made by [`idmap_namespaces`] before init
+    /// entered the container's user namespace; `None` makes them in [`prepare`].
+    pub idmap: Option<IdmapNamespaces>,
 }
 
 /// A failure while building the root filesystem; each variant names the step and its
@@ -342,6 +347,10 @@ impl RootContext {
 pub fn prepare(config: &Config, opts: RootfsOptions<'_>) -> Result<(), RootfsError> {
     mount::validate_mounts(&config.mounts)?;
     dev::validate_devices(&config.devices)?;
+    let idmap = match opts.idmap {
+        Some(namespaces) => namespaces,
+        None => idmap_namespaces(config)?,
+    };
     let rootfs =
         std::fs::canonicalize(&config.rootfs).map_err(|source| RootfsError::OpenRootfs {
             path: config.rootfs.clone(),
@@ -354,8 +363,8 @@ pub fn prepare(config: &Config, opts: RootfsOptions<'_>) -> Result<(), RootfsErr
         in_user_ns: has_namespace(config, NamespaceType::User),
         in_cgroup_ns: has_namespace(config, NamespaceType::Cgroup),
     };
-    for entry in &config.mounts {
-        mount::mount_entry(&ctx, entry)?;
+    for (index, entry) in config.mounts.iter().enumerate() {
+        mount::mount_entry(&ctx, entry, idmap.get(index))?;
     }
     if dev::needs_dev_setup(config) {
         dev::setup_dev(&ctx, config)?;

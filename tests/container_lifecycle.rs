@@ -15,9 +15,9 @@ use unitbox::container::Status;
 use unitbox::process::ExitStatus;
 use unitbox::ErrorCode;
 
-/// A spec whose process waits until it is killed.
+/// A spec whose process waits until it is killed (exit 42 on SIGTERM).
 fn sleeper() -> serde_json::Value {
-    spec("trap 'exit 42' TERM; while :; do sleep 0.05; done")
+    spec(&container_support::sleeper_script(42))
 }
 
 /// `LoadState` of `unit`: `loaded` while systemd knows it, `not-found` once it is gone.
@@ -52,14 +52,14 @@ fn signals_reach_init_and_all_processes() {
 
         // A handled signal: the trap runs and sets the exit code.
         let mut term = create(&factory, "sigterm", &sleeper());
-        term.container.start().unwrap();
+        term.start_and_wait_ready();
         term.container.signal(Signal::SIGTERM, false).unwrap();
         assert_eq!(term.container.wait().unwrap(), ExitStatus::Exited(42));
         term.container.destroy().unwrap();
 
         // SIGKILL to every process through the scope.
         let mut all = create(&factory, "sigall", &sleeper());
-        all.container.start().unwrap();
+        all.start_and_wait_ready();
         all.container.signal(Signal::SIGKILL, true).unwrap();
         assert_eq!(
             all.container.wait().unwrap(),
@@ -125,20 +125,21 @@ fn scope_is_seen_by_systemd_and_destroy_leaves_nothing() {
 fn status_machine_refuses_illegal_transitions() {
     support::in_systemd(|| {
         let factory = container_support::factory("status");
-        let mut c = create(&factory, "machine", &sleeper()).container;
-        assert_eq!(c.status(), Status::Created);
+        let mut created = create(&factory, "machine", &sleeper());
+        assert_eq!(created.container.status(), Status::Created);
 
         let again = factory
             .create(
                 "machine",
-                unitbox::config::oci::load_bundle(c.bundle()).unwrap(),
+                unitbox::config::oci::load_bundle(&created.bundle).unwrap(),
             )
             .unwrap_err();
         assert_eq!(again.code(), ErrorCode::IdInUse, "{again}");
-        let err = c.resume().unwrap_err();
+        let err = created.container.resume().unwrap_err();
         assert_eq!(err.code(), ErrorCode::ContainerNotPaused, "{err}");
 
-        c.start().unwrap();
+        created.start_and_wait_ready();
+        let c = &mut created.container;
         assert_eq!(c.status(), Status::Running);
         let err = c.start().unwrap_err();
         assert_eq!(
@@ -182,7 +183,7 @@ fn status_machine_refuses_illegal_transitions() {
                 "{what} stopped: {err}"
             );
         }
-        c.destroy().unwrap();
+        created.container.destroy().unwrap();
     });
 }
 

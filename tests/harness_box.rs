@@ -61,6 +61,14 @@ impl Drop for Reaped {
 #[test]
 fn box_runs_minimal_systemd() {
     support::in_systemd(|| {
+        // Probes of the tests below, first so that a loaded machine does not delay them.
+        if std::env::var_os(FAIL_ENV).is_some() {
+            panic!("deliberate failure inside the box");
+        }
+        if let Ok(marker) = std::env::var(HOLD_ENV) {
+            std::fs::write(&marker, "held").unwrap();
+            std::thread::sleep(Duration::from_secs(120));
+        }
         let state = support::systemctl(&["is-system-running"]);
         let state = String::from_utf8_lossy(&state.stdout);
         let failed = support::systemctl(&["--failed", "--no-legend", "--plain"]);
@@ -93,13 +101,6 @@ fn box_runs_minimal_systemd() {
                 !cgroup.contains(BOX_PREFIX),
                 "box cgroup visible inside:\n{cgroup}"
             );
-        }
-        if std::env::var_os(FAIL_ENV).is_some() {
-            panic!("deliberate failure inside the box");
-        }
-        if let Ok(marker) = std::env::var(HOLD_ENV) {
-            std::fs::write(&marker, "held").unwrap();
-            std::thread::sleep(Duration::from_secs(120));
         }
     });
 }
@@ -151,6 +152,11 @@ fn two_boxes_do_not_see_each_other() {
         );
         assert!(!Path::new(&format!("/proc/{}", test_box.pid1)).exists());
     }
+    let journal = std::fs::read_to_string(a.state_dir.join("journal.log")).unwrap();
+    assert!(
+        journal.contains("harness-only-in-a"),
+        "box a's saved journal:\n{journal}"
+    );
 }
 
 #[test]
@@ -188,6 +194,14 @@ fn next_boot_removes_a_killed_runs_box() {
     );
     let run_dir = support::test_area().join(format!("run-box-{dead}"));
     std::fs::create_dir_all(run_dir.join("box")).unwrap();
+    let old = std::time::SystemTime::now() - support::test_area::KEEP_DEAD_RUNS * 2;
+    std::fs::File::open(&run_dir)
+        .unwrap()
+        .set_modified(old)
+        .unwrap();
+    // A run that ended a moment ago stays for its post-mortem.
+    let recent_run_dir = support::test_area().join(format!("run-box-{dead}-1"));
+    std::fs::create_dir_all(&recent_run_dir).unwrap();
     wait_until(
         "straggler joins the stale box",
         Duration::from_secs(10),
@@ -209,6 +223,8 @@ fn next_boot_removes_a_killed_runs_box() {
         box_cgroups(&name)
     );
     assert!(!run_dir.exists(), "stale run dir left");
+    assert!(recent_run_dir.exists(), "a recent run dir was removed");
+    std::fs::remove_dir(&recent_run_dir).unwrap();
     let mut straggler = straggler;
     let status = straggler.0.wait().unwrap();
     assert!(!status.success(), "straggler was not killed");
@@ -312,10 +328,10 @@ fn hang_inside_times_out() {
     let marker = support::scratch_dir("hang").join("held");
     let (passed, output) = run_probe(&[
         (HOLD_ENV, marker.as_os_str()),
-        ("UNITBOX_TEST_TIMEOUT_SECS", "3".as_ref()),
+        ("UNITBOX_TEST_TIMEOUT_SECS", "5".as_ref()),
     ]);
     assert!(!passed, "a hang inside the box passed outside:\n{output}");
-    assert!(output.contains("timed out after 3s"), "{output}");
+    assert!(output.contains("timed out after 5s"), "{output}");
     assert!(marker.exists(), "the body never ran:\n{output}");
 }
 

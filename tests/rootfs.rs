@@ -625,6 +625,38 @@ fn cve_2019_16884_only_procfs_covers_proc() {
     run_child(NAME, &dir, &[]);
 }
 
+/// In a user namespace without its own network namespace the kernel refuses a new sysfs;
+/// the host's is bound instead (runc's rootless fallback), read-only as configured.
+#[test]
+fn user_namespace_without_netns_binds_host_sysfs() {
+    const NAME: &str = "user_namespace_without_netns_binds_host_sysfs";
+    if let Some(dir) = child_dir() {
+        let mut config = minimal_config(&dir);
+        config.namespaces.push(Namespace {
+            kind: NamespaceType::User,
+            path: None,
+        });
+        let ro = MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
+        config.mounts.push(mount("sysfs", "sysfs", "/sys", ro, ""));
+        rootfs::prepare(&config, RootfsOptions::default()).expect("prepare");
+        let mounts = mountinfo();
+        let sys = mounts
+            .iter()
+            .rev()
+            .find(|m| m.mount_point == "/sys")
+            .expect("no /sys mount");
+        assert!(
+            sys.fstype == "sysfs" && sys.has_opts(&["ro", "nosuid"]),
+            "{sys:?}"
+        );
+        assert!(fs::metadata("/sys/kernel").is_ok());
+        return child_ok();
+    }
+    let dir = work_dir(NAME);
+    make_rootfs(&dir.join("rootfs"));
+    run_child_with(NAME, &dir, &["--user", "--map-root-user"]);
+}
+
 /// In a user namespace the default devices are binds of the host's nodes, and the host's
 /// nodes keep their owner and mode.
 #[test]
@@ -700,24 +732,66 @@ fn user_namespace_binds_host_devices() {
     assert_eq!(host_nodes(), before, "host device nodes changed");
 }
 
-/// Bad configurations are refused before anything is mounted.
+/// Bad configurations are refused before anything is mounted: a valid mount listed
+/// before the bad entry is not made, and the mount table is unchanged.
 #[test]
-fn invalid_mounts_are_refused_up_front() {
-    let config = Config {
-        rootfs: "/nonexistent".into(),
-        mounts: vec![mount("tmpfs", "tmpfs", "/proc/sys", MsFlags::empty(), "")],
-        ..Config::default()
-    };
-    let err = rootfs::prepare(&config, RootfsOptions::default())
-        .expect_err("mount inside /proc accepted");
-    assert!(matches!(err, RootfsError::InsideProc { .. }), "{err:?}");
-    assert!(err.is_invalid_config());
-    let config = Config {
-        sysctl: BTreeMap::from([("kernel/../../etc/passwd".to_string(), "x".to_string())]),
-        ..Config::default()
-    };
-    let err = rootfs::write_sysctls(&config).expect_err("escaping sysctl key accepted");
-    assert!(matches!(err, RootfsError::InvalidSysctl { .. }), "{err:?}");
+fn invalid_config_is_refused_before_any_mount() {
+    const NAME: &str = "invalid_config_is_refused_before_any_mount";
+    if let Some(dir) = child_dir() {
+        let before = fs::read_to_string("/proc/self/mountinfo").unwrap();
+        let bad_mount = mount("tmpfs", "tmpfs", "/proc/sys", MsFlags::empty(), "");
+        let relative = mount("tmpfs", "tmpfs", "relative", MsFlags::empty(), "");
+        let mut bad_device = device("/dev/any", 1, 1, 0o600, 0, 0);
+        bad_device.kind = DeviceType::All;
+        let cases: Vec<(Config, fn(&RootfsError) -> bool)> = vec![
+            (
+                Config {
+                    mounts: vec![proc_mount(), bad_mount],
+                    ..minimal_config(&dir)
+                },
+                |e| matches!(e, RootfsError::InsideProc { .. }),
+            ),
+            (
+                Config {
+                    mounts: vec![proc_mount(), relative],
+                    ..minimal_config(&dir)
+                },
+                |e| matches!(e, RootfsError::RelativeDestination { .. }),
+            ),
+            (
+                Config {
+                    devices: vec![bad_device],
+                    ..minimal_config(&dir)
+                },
+                |e| matches!(e, RootfsError::InvalidDevice { .. }),
+            ),
+        ];
+        for (config, expected) in cases {
+            let err = rootfs::prepare(&config, RootfsOptions::default())
+                .expect_err("bad config accepted");
+            assert!(expected(&err), "{err:?}");
+            assert!(err.is_invalid_config(), "{err:?}");
+            assert_eq!(
+                fs::read_to_string("/proc/self/mountinfo").unwrap(),
+                before,
+                "something was mounted"
+            );
+        }
+        let config = Config {
+            sysctl: BTreeMap::from([("kernel/../../etc/passwd".to_string(), "x".to_string())]),
+            ..Config::default()
+        };
+        let err = rootfs::write_sysctls(&config).expect_err("escaping sysctl key accepted");
+        assert!(matches!(err, RootfsError::InvalidSysctl { .. }), "{err:?}");
+        return child_ok();
+    }
+    let dir = work_dir(NAME);
+    make_rootfs(&dir.join("rootfs"));
+    run_child(NAME, &dir, &[]);
+    assert!(fs::read_dir(dir.join("rootfs/proc"))
+        .unwrap()
+        .next()
+        .is_none());
 }
 
 // ---------------------------------------------------------------------------------------
@@ -793,6 +867,22 @@ fn check_standard_container() {
     assert_char_device("/dev/urandom", 1, 9, 0o666, (0, 0));
     assert_char_device("/dev/tty", 5, 0, 0o666, (0, 0));
     assert_char_device("/dev/fuse", 10, 229, 0o600, (1000, 1001));
+    let block = fs::metadata("/dev/disks/loop-test").unwrap();
+    assert!(block.file_type().is_block_device());
+    assert_eq!(
+        (
+            nix::sys::stat::major(block.rdev()),
+            nix::sys::stat::minor(block.rdev())
+        ),
+        (7, 0)
+    );
+    assert_eq!(
+        (block.permissions().mode() & 0o7777, block.gid()),
+        (0o640, 6)
+    );
+    let fifo = fs::metadata("/dev/fifo-test").unwrap();
+    assert!(fifo.file_type().is_fifo());
+    assert_eq!(fifo.permissions().mode() & 0o7777, 0o620);
     for (link, target) in [
         ("/dev/ptmx", "pts/ptmx"),
         ("/dev/fd", "/proc/self/fd"),
@@ -834,6 +924,12 @@ fn check_standard_container() {
         Some(libc::EROFS)
     );
     assert_eq!(erofs(fs::write("/newfile", "x")), Some(libc::EROFS));
+    // A file bound writable, then listed as a read-only path.
+    let append = fs::OpenOptions::new()
+        .append(true)
+        .open("/etc/hostfile")
+        .map(drop);
+    assert_eq!(erofs(append), Some(libc::EROFS), "/etc/hostfile writable");
     fs::write("/dev/shm/ok", "x").expect("/dev/shm writable");
 
     // Sysctls written through the private procfs, in the container's namespaces.
@@ -987,7 +1083,17 @@ fn standard_config(dir: &Path) -> Config {
             ),
             tmpfs_run,
         ],
-        devices: vec![device("/dev/fuse", 10, 229, 0o600, 1000, 1001)],
+        devices: vec![
+            device("/dev/fuse", 10, 229, 0o600, 1000, 1001),
+            Device {
+                kind: DeviceType::Block,
+                ..device("/dev/disks/loop-test", 7, 0, 0o640, 0, 6)
+            },
+            Device {
+                kind: DeviceType::Fifo,
+                ..device("/dev/fifo-test", 0, 0, 0o620, 0, 0)
+            },
+        ],
         namespaces: [
             NamespaceType::Mount,
             NamespaceType::Pid,
@@ -1000,6 +1106,7 @@ fn standard_config(dir: &Path) -> Config {
         readonly_paths: vec![
             "/proc/sys".into(),
             "/proc/sysrq-trigger".into(),
+            "/etc/hostfile".into(),
             "/proc/bus".into(),
         ],
         mask_paths: vec![
@@ -1053,20 +1160,25 @@ fn make_rootfs(root: &Path) {
     std::os::unix::fs::symlink("busybox", root.join("bin/sh")).unwrap();
 }
 
-/// Run this test again in new namespaces and require the child to report success.
+/// Run this test again in new mount, pid, IPC, UTS and network namespaces (plus
+/// `extra_unshare`) and require the child to report success.
 fn run_child(test: &str, dir: &Path, extra_unshare: &[&str]) {
+    let mut flags = vec!["--ipc", "--uts", "--net"];
+    flags.extend_from_slice(extra_unshare);
+    run_child_with(test, dir, &flags);
+}
+
+/// Run this test again in a new mount and pid namespace plus the `unshare` flags given.
+fn run_child_with(test: &str, dir: &Path, unshare_flags: &[&str]) {
     let exe = std::env::current_exe().unwrap();
     let output = Command::new("timeout")
         .arg("120")
         .arg("unshare")
-        .args(extra_unshare)
+        .args(unshare_flags)
         .args([
             "--mount",
             "--pid",
             "--fork",
-            "--ipc",
-            "--uts",
-            "--net",
             "--propagation",
             "private",
             "--",

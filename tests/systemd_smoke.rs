@@ -107,18 +107,18 @@ fn transient_scope_round_trip() {
             );
             let cgroup = support::systemctl_show(&unit, "ControlGroup");
             assert_eq!(cgroup, format!("/machine.slice/{unit}"));
-            let procs = read_cgroup_file(&cgroup, "systemd", "cgroup.procs");
+            let procs = support::read_cgroup_file("systemd", &cgroup, "cgroup.procs");
             assert!(
                 procs.lines().any(|p| p == pid.to_string()),
                 "pid {pid} not in {cgroup}: {procs}"
             );
-            if std::path::Path::new("/sys/fs/cgroup/memory").is_dir() {
-                let limit = read_cgroup_file(&cgroup, "memory", "memory.limit_in_bytes");
-                assert_eq!(limit.trim(), (64u64 << 20).to_string());
+            let limit_file = if support::is_cgroup2_only() {
+                "memory.max"
             } else {
-                let limit = read_cgroup_file(&cgroup, "", "memory.max");
-                assert_eq!(limit.trim(), (64u64 << 20).to_string());
-            }
+                "memory.limit_in_bytes"
+            };
+            let limit = support::read_cgroup_file("memory", &cgroup, limit_file);
+            assert_eq!(limit, (64u64 << 20).to_string());
 
             let job = manager.stop_unit(&unit, "fail").await.unwrap();
             assert_eq!(job_result(&mut removed, &job).await, "done");
@@ -130,10 +130,4 @@ fn transient_scope_round_trip() {
             drop(sleeper);
         });
     });
-}
-
-/// Reads `<hierarchy>/<cgroup>/<file>` under /sys/fs/cgroup (hierarchy "" = unified root).
-fn read_cgroup_file(cgroup: &str, hierarchy: &str, file: &str) -> String {
-    let path = format!("/sys/fs/cgroup/{hierarchy}{cgroup}/{file}");
-    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("read {path}: {e}"))
 }

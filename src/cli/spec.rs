@@ -26,7 +26,8 @@ pub struct SpecArgs {
 
 /// Write `<bundle>/config.json`; an existing one is never overwritten.
 pub fn run(args: SpecArgs, _globals: &Globals) -> Result<ExitCode, Error> {
-    let json = encode(&default_spec(args.rootless)).map_err(|source| CliError::EncodeSpec { source })?;
+    let spec = default_spec(args.rootless);
+    let json = encode(&spec).map_err(|source| CliError::EncodeSpec { source })?;
     let path = args.bundle.join("config.json");
     // create_new: a config.json that appears between a check and the write is not lost.
     let mut file = OpenOptions::new()

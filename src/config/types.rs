@@ -580,3 +580,61 @@ pub struct Personality {
     /// Extra personality flags (none are defined by OCI yet).
     pub flags: Vec<String>,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn round_trip(config: &Config) -> Config {
+        serde_json::from_str(&serde_json::to_string(config).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn default_config_round_trips() {
+        let c = Config::default();
+        assert_eq!(round_trip(&c), c);
+    }
+
+    #[test]
+    fn keyed_and_renamed_fields_round_trip() {
+        let mut c = Config::default();
+        c.time_offsets.insert(
+            TimeClock::Boottime,
+            TimeOffset {
+                secs: -5,
+                nanosecs: 7,
+            },
+        );
+        c.namespaces.push(Namespace {
+            kind: NamespaceType::Network,
+            path: Some("/run/netns/x".into()),
+        });
+        c.devices.push(Device {
+            path: "/dev/fuse".into(),
+            kind: DeviceType::Char,
+            major: 10,
+            minor: 229,
+            file_mode: 0o666,
+            uid: 0,
+            gid: 0,
+        });
+        c.process = Some(ProcessConfig {
+            exec_cpu_affinity: Some(CpuAffinity {
+                initial: Some("0".into()),
+                final_: Some("1".into()),
+            }),
+            ..ProcessConfig::default()
+        });
+        let json = serde_json::to_value(&c).unwrap();
+        assert_eq!(json["time_offsets"]["boottime"]["secs"], -5);
+        assert_eq!(json["namespaces"][0]["type"], "network");
+        assert_eq!(json["devices"][0]["type"], "c");
+        assert_eq!(round_trip(&c), c);
+    }
+
+    #[test]
+    fn unknown_fields_are_refused() {
+        let err = serde_json::from_str::<Config>(r#"{"rootfs": "/", "rootfz": "/"}"#).unwrap_err();
+        assert!(err.to_string().contains("rootfz"), "{err}");
+    }
+}

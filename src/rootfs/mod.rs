@@ -13,6 +13,8 @@
 //!
 //! Call order in init (single-threaded, in the new mount namespace, user namespace maps
 //! already written):
+//! 0. [`idmap_namespaces`], only for idmapped mounts in a user-namespaced container,
+//!    while init is still in the host's user namespace.
 //! 1. [`prepare`]: root propagation, rootfs bind, `config.mounts`, `/dev`, the
 //!    `before_pivot` callback (createContainer hooks), `pivot_root`.
 //! 2. [`mount_console`] when the process has a terminal.
@@ -333,7 +335,9 @@ impl RootContext {
 ///
 /// Call in init, single-threaded, after `unshare(CLONE_NEWNS)` (and the user namespace's
 /// maps are written), with the container's cgroup already joined (the cgroup mount reads
-/// `/proc/self/cgroup`) and before any other process can see the namespace. In order:
+/// `/proc/self/cgroup`) and before any other process can see the namespace. Every mount,
+/// device and path is checked first (nothing is mounted when one is invalid), and the
+/// user namespaces of idmapped mounts are made unless `opts.idmap` brings them. In order:
 /// 1. `/` becomes `config.root_propagation` (default rslave, as runc), the rootfs parent
 ///    mount private, and the rootfs is bound onto itself (`MS_BIND|MS_REC`);
 /// 2. every `config.mounts` entry in order, each destination resolved inside the rootfs
@@ -439,4 +443,66 @@ fn open_rootfs(path: &Path) -> Result<OwnedFd, RootfsError> {
 
 fn open_current_root() -> Result<OwnedFd, RootfsError> {
     open_rootfs(Path::new("/"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_name_the_step_and_object() {
+        let cases: Vec<(RootfsError, &str)> = vec![
+            (
+                RootfsError::Mount {
+                    src: "tmpfs".into(),
+                    destination: "/run".into(),
+                    syscall: "fsmount",
+                    source: Errno::EINVAL,
+                },
+                "fsmount `tmpfs` on `/run`",
+            ),
+            (
+                RootfsError::ProcDestination {
+                    destination: "/proc".into(),
+                    reason: "it is a symlink",
+                },
+                "refuse to mount proc on `/proc`: it is a symlink",
+            ),
+            (
+                RootfsError::DevNullNotVerified {
+                    found: "a symlink".into(),
+                },
+                "refuse to mask paths with `/dev/null`: it is a symlink, not the char device 1:3",
+            ),
+            (
+                RootfsError::Sysctl {
+                    key: "kernel.shmmni".into(),
+                    source: Errno::EACCES,
+                },
+                "write sysctl `kernel.shmmni`",
+            ),
+        ];
+        for (err, want) in cases {
+            assert_eq!(err.to_string(), want);
+        }
+    }
+
+    #[test]
+    fn config_errors_are_told_apart() {
+        let invalid = RootfsError::InvalidSysctl {
+            key: "x".into(),
+            rule: "r",
+        };
+        assert!(invalid.is_invalid_config());
+        let system = RootfsError::Procfs(Errno::EPERM);
+        assert!(!system.is_invalid_config());
+        assert_eq!(
+            crate::Error::from(invalid).code(),
+            crate::ErrorCode::ConfigInvalid
+        );
+        assert_eq!(
+            crate::Error::from(system).code(),
+            crate::ErrorCode::SystemError
+        );
+    }
 }

@@ -144,8 +144,11 @@ pub(crate) fn mount_entry(
             let detached = match new_fs_mount(m, flags) {
                 Ok(fd) => fd,
                 Err(err) => match rootless_fallback_source(ctx, m, &err) {
-                    Some(host) => bind_detached(m, Path::new(host), true, flags)?,
-                    None => return Err(err),
+                    Some(host) if Path::new(host).exists() => {
+                        tracing::debug!(device = %m.device, host, "new instance refused, binding the host's");
+                        bind_detached(m, Path::new(host), true, flags)?
+                    }
+                    _ => return Err(err),
                 },
             };
             let target = mountpoint(ctx, &m.destination, true)?;

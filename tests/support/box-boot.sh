@@ -57,7 +57,8 @@ Wants=dbus.socket dbus.service systemd-journald.service
 After=dbus.socket dbus.service systemd-journald.service
 AllowIsolate=yes
 UNIT
-printf '[Journal]\nStorage=volatile\n' >/run/systemd/journald.conf.d/unitbox-test.conf
+# journald keeps its journal in our /run and leaves the host kernel log alone.
+printf '[Journal]\nStorage=volatile\nReadKMsg=no\n' >/run/systemd/journald.conf.d/unitbox-test.conf
 # system.control outranks /etc/systemd/system, so these masks win over host overrides.
 for wanted in /lib/systemd/system/sysinit.target.wants/* /etc/systemd/system/sysinit.target.wants/*; do
 	[ -e "$wanted" ] || [ -L "$wanted" ] || continue

@@ -19,6 +19,8 @@ trap '' INT HUP
 		sh "$state/box-boot.sh" "$state" "$@"
 ) </dev/null &
 box=$!
+# Lets the launcher notice a box that dies while booting.
+echo "$box" >"$state/unshare.pid.tmp" && mv "$state/unshare.pid.tmp" "$state/unshare.pid"
 
 # Blocks until the test binary exits: nothing is ever written to us.
 while read -r _; do :; done
@@ -29,8 +31,13 @@ while read -r _; do :; done
 killed=no
 if [ -r "$state/pid1" ]; then
 	read -r pid1 <"$state/pid1"
-	read -r _ _ _ parent _ <"/proc/$pid1/stat" 2>/dev/null && [ "$parent" = "$box" ] &&
+	if read -r _ _ _ parent _ <"/proc/$pid1/stat" 2>/dev/null && [ "$parent" = "$box" ]; then
+		# The journal lives in the box's /run and dies with it: keep a copy for
+		# post-mortems of failed tests.
+		timeout 20 journalctl -D "/proc/$pid1/root/run/log/journal" --no-pager \
+			-o short-monotonic >"$state/journal.log" 2>&1
 		kill -KILL "$pid1" 2>/dev/null && killed=yes
+	fi
 fi
 # unshare's --kill-child covers a box whose PID 1 we did not find.
 [ "$killed" = yes ] || kill -KILL "$box" 2>/dev/null

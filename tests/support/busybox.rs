@@ -22,7 +22,9 @@ pub fn busybox_rootfs() -> PathBuf {
             // Bump the version when the layout changes, so cached trees of older runs are not reused.
             let rootfs = test_area().join("busybox-rootfs-v1");
             if !rootfs.is_dir() {
-                let build = test_area().join(format!(".busybox-rootfs-{}", std::process::id()));
+                // Pids repeat across boxes (each has its own pid namespace): add the
+                // namespace's inode so two boxes never build in the same directory.
+                let build = test_area().join(format!(".busybox-rootfs-{}", process_tag()));
                 let _ = std::fs::remove_dir_all(&build);
                 build_rootfs(&build);
                 // Another process may have won the race; then its tree is as good as ours.
@@ -38,6 +40,15 @@ pub fn busybox_rootfs() -> PathBuf {
             rootfs
         })
         .clone()
+}
+
+/// `<pid namespace inode>-<pid>`: names this process uniquely on the host.
+fn process_tag() -> String {
+    let ns = std::fs::read_link("/proc/self/ns/pid")
+        .map(|link| link.display().to_string())
+        .unwrap_or_default();
+    let inode: String = ns.chars().filter(char::is_ascii_digit).collect();
+    format!("{inode}-{}", std::process::id())
 }
 
 fn build_rootfs(root: &Path) {

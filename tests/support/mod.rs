@@ -51,6 +51,9 @@
 //!   the test writes its `config.json` into it.
 //! - [`scratch_dir`]`(name)`: a fresh empty directory, e.g. for a state root (`--root`).
 //! - [`in_test_box`]`()`: whether this process is a test re-executed inside a box.
+//! - [`is_cgroup2_only`]`()`, [`cgroup_dir`]`(controller, cgroup)`,
+//!   [`read_cgroup_file`]`(controller, cgroup, file)`: a unit's cgroup files on v1/hybrid
+//!   hosts (`/sys/fs/cgroup/memory/<cgroup>`) and cgroup2-only ones (`/sys/fs/cgroup/<cgroup>`).
 #![allow(dead_code, unused_imports)]
 
 mod busybox;
@@ -116,4 +119,32 @@ pub fn systemctl_show(unit: &str, prop: &str) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8_lossy(&out.stdout).trim_end().to_string()
+}
+
+/// Whether cgroup2 is the only cgroup hierarchy (mounted at `/sys/fs/cgroup` itself).
+pub fn is_cgroup2_only() -> bool {
+    std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists()
+}
+
+/// The directory of `cgroup` (a path like systemd's `ControlGroup` property, e.g.
+/// `/machine.slice/x.scope`) for `controller`: `/sys/fs/cgroup/<controller><cgroup>` on a
+/// v1 or hybrid host, `/sys/fs/cgroup<cgroup>` when cgroup2 is the only hierarchy.
+pub fn cgroup_dir(controller: &str, cgroup: &str) -> std::path::PathBuf {
+    let relative = cgroup.trim_start_matches('/');
+    if is_cgroup2_only() {
+        std::path::Path::new("/sys/fs/cgroup").join(relative)
+    } else {
+        std::path::Path::new("/sys/fs/cgroup")
+            .join(controller)
+            .join(relative)
+    }
+}
+
+/// The trimmed content of `file` in [`cgroup_dir`]`(controller, cgroup)`.
+pub fn read_cgroup_file(controller: &str, cgroup: &str, file: &str) -> String {
+    let path = cgroup_dir(controller, cgroup).join(file);
+    std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("read `{}`: {e}", path.display()))
+        .trim_end()
+        .to_string()
 }

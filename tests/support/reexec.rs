@@ -93,7 +93,11 @@ pub fn run_current_test_in(test_box: &SystemdBox) {
         }
     }
     let output = output.join("\n");
-    let where_ = format!("`{test_name}` inside test box `{}`", test_box.name);
+    let where_ = format!(
+        "`{test_name}` inside test box `{}` (its journal goes to `{}` when this test binary exits)",
+        test_box.name,
+        test_box.state_dir.join("journal.log").display()
+    );
     match status {
         None => panic!("{where_} timed out after {timeout:?}; its output:\n{output}"),
         Some(status) if !status.success() => {

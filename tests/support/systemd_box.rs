@@ -35,7 +35,8 @@ pub struct SystemdBox {
     pub name: String,
     /// The box's PID 1 (systemd) as seen from the host.
     pub pid1: u32,
-    /// Files of the box: scripts, `cgroups` (one box cgroup dir per line), `pid1`, `console.log`.
+    /// Files of the box: scripts, `cgroups` (one box cgroup dir per line), `pid1`,
+    /// `unshare.pid`, `console.log`, and `journal.log` once torn down.
     pub state_dir: PathBuf,
     /// The supervisor; it tears the box down when `keepalive` closes, i.e. when we exit.
     supervisor: Mutex<Child>,
@@ -203,6 +204,18 @@ impl SystemdBox {
                     "test box `{}`: wait for the supervisor: {e}",
                     self.name
                 ))
+            }
+        }
+        // The supervisor's child (unshare) ends, or stays a zombie until the supervisor
+        // reaps it at teardown, if the box dies: a boot script error, a systemd crash.
+        if let Ok(pid) = std::fs::read_to_string(self.state_dir.join("unshare.pid")) {
+            let stat = std::fs::read_to_string(format!("/proc/{}/stat", pid.trim()));
+            let dead = stat.map_or(true, |s| {
+                s.rsplit_once(')')
+                    .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z'))
+            });
+            if dead {
+                return Err(format!("test box `{}`: exited while booting", self.name));
             }
         }
         if self.pid1 != 0 && !Path::new(&format!("/proc/{}", self.pid1)).exists() {

@@ -2,11 +2,14 @@
 //!
 //! It must be visible both on the host and inside a box, so never under `/tmp` or
 //! `/run` (the box mounts its own tmpfs there). Each test run gets `run-<id>/` below it,
-//! where `<id>` is `box-<launcher pid>` inside a box and `host-<pid>` otherwise; a run
-//! directory whose process is dead is removed by the next box boot.
+//! where `<id>` is `box-<launcher pid>` inside a box and `host-<pid>` otherwise. A box's
+//! files are in `run-box-<pid>/box/`: `console.log`, and `journal.log` (the box's journal,
+//! saved when it is torn down). A run directory whose process is dead is removed by a
+//! later run once it is an hour old.
 
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
+use std::time::Duration;
 
 /// `<target>/unitbox-test`, created on first use.
 pub fn test_area() -> &'static Path {
@@ -63,7 +66,11 @@ pub fn owner_pid(name: &str, prefix: &str) -> Option<u32> {
     rest.split('-').next()?.parse().ok()
 }
 
-/// Removes run directories whose owning process is dead (a killed earlier run).
+/// How long the run directory of a finished (or killed) test binary is kept.
+pub const KEEP_DEAD_RUNS: Duration = Duration::from_secs(3600);
+
+/// Removes run directories whose owning process is dead and that are older than
+/// [`KEEP_DEAD_RUNS`].
 ///
 /// Only called on the host side (outside any box), where pids are the host's.
 pub fn remove_dead_runs() {
@@ -78,7 +85,14 @@ pub fn remove_dead_runs() {
         else {
             continue;
         };
-        if !Path::new(&format!("/proc/{pid}")).exists() {
+        // Recent ones stay for post-mortems (the box journal, bundles of failed tests).
+        let recent = entry
+            .metadata()
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.elapsed().ok())
+            .is_some_and(|age| age < KEEP_DEAD_RUNS);
+        if !recent && !Path::new(&format!("/proc/{pid}")).exists() {
             // --one-file-system: never follow a mount a dead test left behind.
             let _ = std::process::Command::new("rm")
                 .args(["-rf", "--one-file-system"])

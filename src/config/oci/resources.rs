@@ -30,8 +30,8 @@ pub(super) fn convert(r: &LinuxResources) -> Result<Resources, ConfigError> {
         out.devices.push(DeviceRule {
             allow: rule.allow(),
             kind: device_type_of_rule(rule.typ()),
-            major: rule.major(),
-            minor: rule.minor(),
+            major: number_or_any(rule.major()),
+            minor: number_or_any(rule.minor()),
             access,
         });
     }
@@ -81,6 +81,11 @@ pub(super) fn convert(r: &LinuxResources) -> Result<Resources, ConfigError> {
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
     Ok(out)
+}
+
+/// A device number in a cgroup rule; runc's wildcard `-1` is "any", as is no number.
+fn number_or_any(n: Option<i64>) -> Option<i64> {
+    n.filter(|&n| n != -1)
 }
 
 /// runc treats 0 as "not set" for knobs where 0 is no valid value (memory limits, CPU
@@ -219,6 +224,16 @@ mod tests {
             (r.cpu_burst, r.cpu_idle, r.pids_limit),
             (Some(0), Some(0), Some(0))
         );
+    }
+
+    #[test]
+    fn device_rule_wildcards() {
+        let r = convert_json(serde_json::json!({
+            "devices": [{"allow": true, "type": "c", "major": -1, "minor": 3, "access": "rwm"},
+                        {"allow": false, "access": "m"}]
+        }));
+        assert_eq!((r.devices[0].major, r.devices[0].minor), (None, Some(3)));
+        assert_eq!(r.devices[1].kind, crate::config::DeviceType::All);
     }
 
     #[test]

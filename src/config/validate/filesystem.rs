@@ -126,6 +126,12 @@ pub(super) fn check_devices(config: &Config) -> Result<(), ConfigError> {
                 format!("`{}` must be a non-empty subset of `rwm`", rule.access),
             ));
         }
+        if rule.kind == DeviceType::Fifo {
+            return Err(ConfigError::invalid(
+                format!("linux.resources.devices[{i}].type"),
+                "the device cgroup knows only `a`, `c` and `b`",
+            ));
+        }
     }
     Ok(())
 }

@@ -46,7 +46,25 @@ pub(super) fn check_namespaces(config: &Config) -> Result<(), ConfigError> {
     Ok(())
 }
 
+/// The kernel's limit on a host or domain name (`__NEW_UTS_LEN`).
+const MAX_UTS_NAME_LEN: usize = 64;
+
+/// Host and domain names need a UTS namespace of the container's own and must fit the
+/// kernel's buffer.
 pub(super) fn check_uts(config: &Config) -> Result<(), ConfigError> {
+    for (field, name) in [
+        ("hostname", &config.hostname),
+        ("domainname", &config.domainname),
+    ] {
+        if let Some(name) = name {
+            if name.len() > MAX_UTS_NAME_LEN || name.contains('\0') {
+                return Err(ConfigError::invalid(
+                    field,
+                    format!("must be at most {MAX_UTS_NAME_LEN} bytes without NUL"),
+                ));
+            }
+        }
+    }
     let private_uts = is_private(config, NamespaceType::Uts);
     if config.hostname.is_some() && !private_uts {
         return Err(ConfigError::invalid(

@@ -39,6 +39,23 @@ pub(super) fn check_process(p: &ProcessConfig, config: &Config) -> Result<(), Co
     if p.args.is_empty() {
         return Err(ConfigError::invalid("process.args", "must not be empty"));
     }
+    // execve(2) takes C strings: a NUL would silently cut an argument short.
+    if let Some(i) = p.args.iter().position(|a| a.contains('\0')) {
+        return Err(ConfigError::invalid(
+            format!("process.args[{i}]"),
+            "must not contain NUL",
+        ));
+    }
+    for (i, var) in p.env.iter().enumerate() {
+        let well_formed =
+            var.split_once('=').is_some_and(|(key, _)| !key.is_empty()) && !var.contains('\0');
+        if !well_formed {
+            return Err(ConfigError::invalid(
+                format!("process.env[{i}]"),
+                format!("`{var}` is not `KEY=value`"),
+            ));
+        }
+    }
     if !p.cwd.is_absolute() {
         return Err(ConfigError::invalid(
             "process.cwd",

@@ -355,6 +355,15 @@ rule!(
 );
 
 // resources
+rule!(device_rule_type, "linux.resources.devices[0].type", |c| {
+    c.cgroups.resources.devices.push(crate::config::DeviceRule {
+        allow: true,
+        kind: DeviceType::Fifo,
+        major: None,
+        minor: None,
+        access: "rwm".into(),
+    });
+});
 rule!(cpu_shares_range, "linux.resources.cpu.shares", |c| {
     c.cgroups.resources.cpu_shares = Some(1);
 });
@@ -514,6 +523,21 @@ rule!(hook_timeout_positive, "hooks.poststop[0].timeout", |c| {
 // process
 rule!(process_args_not_empty, "process.args", |c| {
     process(&mut c).args.clear();
+});
+rule!(process_args_no_nul, "process.args[1]", |c| {
+    process(&mut c).args.push("a\0b".into());
+});
+rule!(process_env_is_key_value, "process.env[1]", |c| {
+    process(&mut c).env = vec!["PATH=/bin".into(), "JUSTAKEY".into()];
+});
+rule!(process_env_key_not_empty, "process.env[0]", |c| {
+    process(&mut c).env = vec!["=value".into()];
+});
+rule!(hostname_fits_the_kernel, "hostname", |c| {
+    c.hostname = Some("h".repeat(65));
+});
+rule!(domainname_fits_the_kernel, "domainname", |c| {
+    c.domainname = Some("d".repeat(65));
 });
 rule!(process_cwd_absolute, "process.cwd", |c| {
     process(&mut c).cwd = "home".into();

@@ -92,6 +92,18 @@ fn scope_is_seen_by_systemd_and_destroy_leaves_nothing() {
 
         container.start().unwrap();
         assert_eq!(container.refresh_status(), Status::Running);
+        let stats = container.stats().unwrap();
+        let lo = stats.network_interfaces.iter().find(|i| i.name == "lo");
+        assert!(
+            lo.is_some(),
+            "stats count the container's loopback: {stats:?}"
+        );
+        assert!(stats.pids.current >= 1, "{stats:?}");
+        let pids = container.processes().unwrap();
+        assert!(
+            pids.contains(&pid),
+            "init {pid} among the scope's processes {pids:?}"
+        );
         let loaded = factory.load("scoped").unwrap();
         assert_eq!(
             loaded.status(),

@@ -114,6 +114,11 @@ fn scope_is_seen_by_systemd_and_destroy_leaves_nothing() {
 
         container.signal(Signal::SIGKILL, false).unwrap();
         container.wait().unwrap();
+        assert_eq!(
+            factory.load("scoped").unwrap().status(),
+            Status::Stopped,
+            "a loaded handle sees the dead init"
+        );
         let dir = container.dir();
         container.destroy().unwrap();
 

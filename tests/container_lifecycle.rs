@@ -405,3 +405,25 @@ fn bad_id_or_config_is_refused_before_anything_is_made() {
         "no folder was made"
     );
 }
+
+#[test]
+fn force_destroy_takes_a_paused_container() {
+    support::in_systemd(|| {
+        let factory = container_support::factory("force");
+        let mut created = create(&factory, "forced", &sleeper());
+        created.start_and_wait_ready();
+        created.container.pause().unwrap();
+        let pid = created.container.state().init_pid;
+        let unit = created.container.unit_name().to_owned();
+        let dir = created.container.dir();
+        created.container.force_destroy().unwrap();
+        assert!(
+            !Path::new(&format!("/proc/{pid}")).exists(),
+            "init killed and reaped"
+        );
+        assert!(!dir.exists(), "state folder removed");
+        wait_for("the scope to go", Duration::from_secs(10), || {
+            load_state(&unit) == "not-found"
+        });
+    });
+}

@@ -427,3 +427,22 @@ fn force_destroy_takes_a_paused_container() {
         });
     });
 }
+
+#[test]
+fn set_changes_the_scope_and_the_saved_config() {
+    support::in_systemd(|| {
+        let factory = container_support::factory("set");
+        let mut created = create(&factory, "updated", &sleeper());
+        created.start_and_wait_ready();
+        let c = &mut created.container;
+        let resources = unitbox::config::Resources {
+            pids_limit: Some(123),
+            ..c.config().cgroups.resources.clone()
+        };
+        c.set(resources).unwrap();
+        assert_eq!(support::systemctl_show(c.unit_name(), "TasksMax"), "123");
+        let loaded = factory.load("updated").unwrap();
+        assert_eq!(loaded.config().cgroups.resources.pids_limit, Some(123));
+        created.container.force_destroy().unwrap();
+    });
+}

@@ -131,7 +131,7 @@ impl std::error::Error for BusError {}
 
 impl zbus::DBusError for BusError {
     fn create_reply(&self, call: &Header<'_>) -> zbus::Result<Message> {
-        Message::error(call, self.name())?.build(&(self.message.as_str(),))
+        Message::error(call, self.name()).build(&(self.message.as_str(),))
     }
 
     fn name(&self) -> ErrorName<'_> {

@@ -28,6 +28,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::systemd::connection::{Bus, Systemd};
+use runtime::Runtime;
 
 pub use runtime::DaemonOptions;
 
@@ -82,12 +83,9 @@ async fn serve(options: DaemonOptions) -> Result<(), DaemonError> {
         .map_err(DaemonError::Systemd)?;
     let runtime = Arc::new(Runtime::new(options, systemd).map_err(DaemonError::Library)?);
     let conn = zbus::connection::Builder::system()
-        .map_err(DaemonError::Bus)?
         .method_timeout(Duration::from_secs(60))
         .serve_at(path::MANAGER_PATH, manager::Manager::new(runtime.clone()))
-        .map_err(DaemonError::Bus)?
         .serve_at(path::MANAGER_PATH, zbus::fdo::ObjectManager)
-        .map_err(DaemonError::Bus)?
         .build()
         .await
         .map_err(DaemonError::Bus)?;

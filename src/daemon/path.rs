@@ -51,7 +51,8 @@ pub fn bus_label_unescape(label: &str) -> Option<String> {
 pub fn container_path(id: &str) -> OwnedObjectPath {
     let path = format!("{CONTAINER_PREFIX}{}", bus_label_escape(id));
     // An escaped label is always a valid path element.
-    OwnedObjectPath::try_from(path).unwrap_or_else(|_| OwnedObjectPath::from_static_str_unchecked(MANAGER_PATH))
+    OwnedObjectPath::try_from(path)
+        .unwrap_or_else(|_| zbus::ObjectPath::from_static_str_unchecked(MANAGER_PATH).into())
 }
 
 #[cfg(test)]

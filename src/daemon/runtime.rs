@@ -354,7 +354,9 @@ impl Runtime {
         let runtime = self.clone();
         tokio::spawn(async move {
             if let Ok(pidfd) = crate::sys::pidfd::pidfd_open(pid) {
-                if let Ok(fd) = tokio::io::unix::AsyncFd::new(pidfd) {
+                if let Ok(fd) =
+                    tokio::io::unix::AsyncFd::with_interest(pidfd, tokio::io::Interest::READABLE)
+                {
                     let _ = fd.readable().await;
                 }
             }
@@ -438,7 +440,7 @@ impl Runtime {
         verb: impl FnOnce(&mut Container) -> crate::Result<T> + Send + 'static,
     ) -> Result<(Arc<Entry>, T), BusError> {
         let entry = self.entry(id)?;
-        let _op = entry.op.lock().await;
+        let op = entry.op.lock().await;
         if entry.live().status == "creating" {
             return Err(BusError::new(
                 ErrorKind::InvalidState,
@@ -453,6 +455,7 @@ impl Runtime {
         })
         .await?;
         self.refresh(&entry).await;
+        drop(op);
         Ok((entry, value))
     }
 
@@ -745,10 +748,9 @@ fn created_usec(rfc3339: &str) -> u64 {
     let parts: Vec<i64> = date.split('-').filter_map(|p| p.parse().ok()).collect();
     let time: String = rest.chars().take_while(|c| *c != 'Z' && *c != '+').collect();
     let hms: Vec<f64> = time.split(':').filter_map(|p| p.parse().ok()).collect();
-    let ([y, m, d], [h, min, s]) = (
-        <[i64; 3]>::try_from(parts).unwrap_or([1970, 1, 1]),
-        <[f64; 3]>::try_from(hms).unwrap_or([0.0; 3]),
-    ) else {
+    let (Ok([y, m, d]), Ok([h, min, s])) =
+        (<[i64; 3]>::try_from(parts), <[f64; 3]>::try_from(hms))
+    else {
         return 0;
     };
     // Days from civil (Howard Hinnant's algorithm).

@@ -206,6 +206,7 @@ impl Manager {
 
     /// `Exec` in container `id`.
     #[zbus(out_args("pid", "exec_id"))]
+    #[allow(clippy::too_many_arguments)]
     async fn exec_container(
         &self,
         id: String,

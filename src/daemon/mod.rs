@@ -22,6 +22,7 @@ pub mod monitor;
 pub mod path;
 pub mod recover;
 pub mod runtime;
+pub mod watch;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -81,7 +82,8 @@ async fn serve(options: DaemonOptions) -> Result<(), DaemonError> {
     let systemd = Systemd::connect(Bus::System)
         .await
         .map_err(DaemonError::Systemd)?;
-    let runtime = Arc::new(Runtime::new(options, systemd).map_err(DaemonError::Library)?);
+    let exits = watch::ExitWatcher::start().map_err(DaemonError::Runtime)?;
+    let runtime = Arc::new(Runtime::new(options, systemd, exits).map_err(DaemonError::Library)?);
     let conn = zbus::connection::Builder::system()
         .method_timeout(Duration::from_secs(60))
         .serve_at(path::MANAGER_PATH, manager::Manager::new(runtime.clone()))

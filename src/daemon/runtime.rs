@@ -23,6 +23,7 @@ use super::error::{BusError, ErrorKind};
 use super::manager::Manager;
 use super::monitor::{self, ExitRecord, MonitorReply, MonitorRequest, CLD_KILLED};
 use super::path::{container_path, MANAGER_PATH};
+use super::watch::ExitWatcher;
 use crate::container::Container;
 use crate::factory::{Factory, FactoryOptions};
 use crate::process::{Process, Stdio};
@@ -108,6 +109,7 @@ pub struct Runtime {
     entries: Mutex<BTreeMap<String, Arc<Entry>>>,
     conn: OnceLock<zbus::Connection>,
     exec_counter: AtomicU64,
+    exits: ExitWatcher,
 }
 
 impl std::fmt::Debug for Runtime {
@@ -119,8 +121,13 @@ impl std::fmt::Debug for Runtime {
 }
 
 impl Runtime {
-    /// A runtime over `options.root`, talking to systemd through `systemd`.
-    pub fn new(options: DaemonOptions, systemd: Systemd) -> crate::Result<Runtime> {
+    /// A runtime over `options.root`, talking to systemd through `systemd`, watching
+    /// monitors with `exits`.
+    pub fn new(
+        options: DaemonOptions,
+        systemd: Systemd,
+        exits: ExitWatcher,
+    ) -> crate::Result<Runtime> {
         let factory = Factory::new(
             &options.root,
             FactoryOptions {
@@ -134,6 +141,7 @@ impl Runtime {
             entries: Mutex::new(BTreeMap::new()),
             conn: OnceLock::new(),
             exec_counter: AtomicU64::new(0),
+            exits,
         })
     }
 
@@ -353,13 +361,7 @@ impl Runtime {
     fn watch_monitor(self: &Arc<Self>, entry: Arc<Entry>, pid: i32) {
         let runtime = self.clone();
         tokio::spawn(async move {
-            if let Ok(pidfd) = crate::sys::pidfd::pidfd_open(pid) {
-                if let Ok(fd) =
-                    tokio::io::unix::AsyncFd::with_interest(pidfd, tokio::io::Interest::READABLE)
-                {
-                    let _ = fd.readable().await;
-                }
-            }
+            let _ = runtime.exits.exited(pid).await;
             runtime.monitor_gone(&entry).await;
         });
     }

@@ -477,6 +477,7 @@ fn prepare_rootfs(config: &Config) -> Result<(), InitError> {
             RootfsOptions {
                 no_pivot: config.no_pivot_root,
                 before_pivot: None,
+                idmap: None,
             },
         )?;
         return Ok(());

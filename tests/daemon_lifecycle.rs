@@ -70,6 +70,11 @@ fn lifecycle_through_busctl() {
         wait_for("exec output", Duration::from_secs(10), || {
             std::fs::read_to_string(&out_file).is_ok_and(|s| s.contains("exec-out\nunitbox"))
         });
+        let exec2 = support::scratch_dir("daemon-life-exec2").join("exec.out");
+        manager_ok(
+            "ExecContainer",
+            &["sasassa{sv}", "life", "2", "echo", "exec-two", "0", "", "1", "StdoutPath", "s", exec2.to_str().unwrap()],
+        );
         // Exec without paths: its output joins the container's journal stream.
         manager_ok(
             "ExecContainer",
@@ -116,7 +121,7 @@ fn lifecycle_through_busctl() {
         };
         let list = read(&["call", BUS, MANAGER, MANAGER_IFACE, "ListContainers"]);
         assert!(list.status.success(), "{}", String::from_utf8_lossy(&list.stderr));
-        let kill = read(&["call", BUS, MANAGER, MANAGER_IFACE, "KillContainer", "ssi", "life", "all", "9"]);
+        let kill = read(&["--", "call", BUS, MANAGER, MANAGER_IFACE, "KillContainer", "ssi", "life", "all", "9"]);
         assert!(!kill.status.success());
         assert!(
             String::from_utf8_lossy(&kill.stderr).contains("denied"),

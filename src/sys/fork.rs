@@ -27,8 +27,14 @@ pub enum Forked {
 /// # References
 /// - [`clone(2)`](https://man7.org/linux/man-pages/man2/clone.2.html)
 pub fn fork_sibling() -> nix::Result<Forked> {
-    if thread_count()? != 1 {
-        return Err(Errno::EBUSY);
+    match thread_count() {
+        Ok(1) => {}
+        // After `exec` joined the container's mount namespace, `/proc` belongs to a pid
+        // namespace we are not in, so `/proc/self` does not exist; that caller is the
+        // freshly exec'd, single-threaded `unitbox init`.
+        Err(Errno::ENOENT) => {}
+        Ok(_) => return Err(Errno::EBUSY),
+        Err(e) => return Err(e),
     }
     let flags = (libc::CLONE_PARENT | libc::SIGCHLD) as libc::c_ulong;
     // SAFETY: a clone without CLONE_VM and with a null stack behaves like fork(2): the

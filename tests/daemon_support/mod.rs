@@ -88,7 +88,7 @@ pub fn run_ok(program: &str, args: &[&str]) -> String {
 
 /// `busctl --json=short call io.unitbox.runtime1 /io/unitbox/runtime1 Manager <method> <sig> <args…>`.
 pub fn manager(method: &str, args: &[&str]) -> Output {
-    let mut all = vec!["--json=short", "call", BUS, MANAGER, MANAGER_IFACE, method];
+    let mut all = vec!["--json=short", "--", "call", BUS, MANAGER, MANAGER_IFACE, method];
     all.extend_from_slice(args);
     run("busctl", &all)
 }

@@ -80,12 +80,21 @@ fn bad_input_gets_named_errors_and_leaves_nothing() {
             );
             // Wrong argument types for the method signature.
             assert_eq!(
-                error_name(m.call::<_, _, ()>("KillContainer", &("x", "all", "nine")).await).await,
+                error_name(
+                    m.call::<_, _, ()>("KillContainer", &("x", "all", "nine"))
+                        .await
+                )
+                .await,
                 "org.freedesktop.DBus.Error.InvalidArgs"
             );
 
             // Unknown ids.
-            for method in ["StartContainer", "PauseContainer", "GetContainerState", "GetContainer"] {
+            for method in [
+                "StartContainer",
+                "PauseContainer",
+                "GetContainerState",
+                "GetContainer",
+            ] {
                 assert_eq!(
                     error_name(m.call::<_, _, ()>(method, &("ghost",)).await).await,
                     "io.unitbox.runtime1.NoSuchContainer",
@@ -93,20 +102,31 @@ fn bad_input_gets_named_errors_and_leaves_nothing() {
                 );
             }
             assert_eq!(
-                error_name(m.call::<_, _, ()>("DestroyContainer", &("ghost", 1u64)).await).await,
+                error_name(
+                    m.call::<_, _, ()>("DestroyContainer", &("ghost", 1u64))
+                        .await
+                )
+                .await,
                 "io.unitbox.runtime1.NoSuchContainer"
             );
 
             // Path traversal in ids and bundles, a missing rootfs.
             for id in ["../../etc", "a/b", ".", ""] {
                 let name = error_name(
-                    m.call::<_, _, zbus::OwnedObjectPath>("CreateContainer", &(id, good.clone(), none.clone()))
-                        .await,
+                    m.call::<_, _, zbus::OwnedObjectPath>(
+                        "CreateContainer",
+                        &(id, good.clone(), none.clone()),
+                    )
+                    .await,
                 )
                 .await;
                 assert_eq!(name, "io.unitbox.runtime1.InvalidId", "id {id:?}");
             }
-            for bundle in ["/tmp/../etc".to_owned(), "relative/bundle".to_owned(), format!("{good}/../..")] {
+            for bundle in [
+                "/tmp/../etc".to_owned(),
+                "relative/bundle".to_owned(),
+                format!("{good}/../.."),
+            ] {
                 assert_eq!(
                     error_name(create("badbundle", bundle.clone(), Options::new()).await).await,
                     "io.unitbox.runtime1.InvalidConfig",
@@ -117,7 +137,13 @@ fn bad_input_gets_named_errors_and_leaves_nothing() {
                 error_name(create("norootfs", no_rootfs.clone(), Options::new()).await).await,
                 "io.unitbox.runtime1.InvalidConfig"
             );
-            for id in ["badjson", "wrongtype", "unknownopt", "badbundle", "norootfs"] {
+            for id in [
+                "badjson",
+                "wrongtype",
+                "unknownopt",
+                "badbundle",
+                "norootfs",
+            ] {
                 nothing_left_of(id);
             }
 
@@ -127,13 +153,19 @@ fn bad_input_gets_named_errors_and_leaves_nothing() {
                 error_name(m.call::<_, _, ()>("ResumeContainer", &("state",)).await).await,
                 "io.unitbox.runtime1.InvalidState"
             );
-            m.call::<_, _, ()>("StartContainer", &("state",)).await.unwrap();
+            m.call::<_, _, ()>("StartContainer", &("state",))
+                .await
+                .unwrap();
             assert_eq!(
                 error_name(m.call::<_, _, ()>("StartContainer", &("state",)).await).await,
                 "io.unitbox.runtime1.InvalidState"
             );
             assert_eq!(
-                error_name(m.call::<_, _, ()>("DestroyContainer", &("state", 0u64)).await).await,
+                error_name(
+                    m.call::<_, _, ()>("DestroyContainer", &("state", 0u64))
+                        .await
+                )
+                .await,
                 "io.unitbox.runtime1.InvalidState"
             );
             assert_eq!(
@@ -141,17 +173,24 @@ fn bad_input_gets_named_errors_and_leaves_nothing() {
                 "io.unitbox.runtime1.ContainerExists"
             );
             assert_eq!(
-                error_name(m.call::<_, _, ()>("KillContainer", &("state", "everyone", 15i32)).await).await,
+                error_name(
+                    m.call::<_, _, ()>("KillContainer", &("state", "everyone", 15i32))
+                        .await
+                )
+                .await,
                 "org.freedesktop.DBus.Error.InvalidArgs"
             );
             assert_eq!(
-                error_name(m.call::<_, _, ()>("UpdateContainer", &("state", "{\"pids\": 5}", 0u64)).await).await,
+                error_name(
+                    m.call::<_, _, ()>("UpdateContainer", &("state", "{\"pids\": 5}", 0u64))
+                        .await
+                )
+                .await,
                 "io.unitbox.runtime1.InvalidConfig"
             );
 
             // fd methods: ExecWithFds with a pipe, OpenShell with a pty.
-            let path: zbus::OwnedObjectPath =
-                m.call("GetContainer", &("state",)).await.unwrap();
+            let path: zbus::OwnedObjectPath = m.call("GetContainer", &("state",)).await.unwrap();
             let c = Proxy::new(&conn, BUS, path, CONTAINER_IFACE).await.unwrap();
             let (mut read, write) = std::io::pipe().unwrap();
             let null = std::fs::File::open("/dev/null").unwrap();
@@ -178,7 +217,10 @@ fn bad_input_gets_named_errors_and_leaves_nothing() {
             assert_eq!(out, "via-fds\nunitbox\n");
 
             let (pty, pty_path, pid): (zbus::OwnedFd, String, u32) = c
-                .call("OpenShell", &(vec!["/bin/sh"], Vec::<String>::new(), Options::new()))
+                .call(
+                    "OpenShell",
+                    &(vec!["/bin/sh"], Vec::<String>::new(), Options::new()),
+                )
                 .await
                 .unwrap();
             assert!(pid > 0 && pty_path.starts_with("/dev/pts/"), "{pty_path}");
@@ -204,9 +246,12 @@ fn bad_input_gets_named_errors_and_leaves_nothing() {
                 let m = proxies[i % 10].clone();
                 async move {
                     if (i / 10) % 2 == 0 {
-                        m.call::<_, _, Vec<(String, String, String, zbus::OwnedObjectPath)>>("ListContainers", &())
-                            .await
-                            .map(drop)
+                        m.call::<_, _, Vec<(String, String, String, zbus::OwnedObjectPath)>>(
+                            "ListContainers",
+                            &(),
+                        )
+                        .await
+                        .map(drop)
                     } else {
                         m.call::<_, _, String>("GetContainerState", &(format!("ghost{i}"),))
                             .await
@@ -230,23 +275,47 @@ fn bad_input_gets_named_errors_and_leaves_nothing() {
             let won = results.iter().filter(|r| r.is_ok()).count();
             assert_eq!(won, 1, "{results:?}");
             for result in results.into_iter().filter(|r| r.is_err()) {
-                assert_eq!(error_name(result).await, "io.unitbox.runtime1.ContainerExists");
+                assert_eq!(
+                    error_name(result).await,
+                    "io.unitbox.runtime1.ContainerExists"
+                );
             }
-            m.call::<_, _, ()>("DestroyContainer", &("dup", 1u64)).await.unwrap();
+            m.call::<_, _, ()>("DestroyContainer", &("dup", 1u64))
+                .await
+                .unwrap();
             nothing_left_of("dup");
-            m.call::<_, _, ()>("DestroyContainer", &("state", 1u64)).await.unwrap();
+            m.call::<_, _, ()>("DestroyContainer", &("state", 1u64))
+                .await
+                .unwrap();
             nothing_left_of("state");
         });
 
         // A client that vanishes mid-call: the container is whole or absent.
         let _ = run(
             "timeout",
-            &["-s", "KILL", "0.05", "busctl", "call", BUS, MANAGER, MANAGER_IFACE,
-              "RunContainer", "ssa{sv}", "vanish", &good, "0"],
+            &[
+                "-s",
+                "KILL",
+                "0.05",
+                "busctl",
+                "call",
+                BUS,
+                MANAGER,
+                MANAGER_IFACE,
+                "RunContainer",
+                "ssa{sv}",
+                "vanish",
+                &good,
+                "0",
+            ],
         );
         std::thread::sleep(Duration::from_secs(3));
         let listed = manager_ok("ListContainers", &[]);
-        let exists = listed[0].as_array().unwrap().iter().any(|r| r[0] == "vanish");
+        let exists = listed[0]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r[0] == "vanish");
         if exists {
             assert_eq!(
                 support::systemctl_show("unitbox-vanish.scope", "ActiveState"),

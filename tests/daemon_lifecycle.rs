@@ -15,7 +15,9 @@ fn lifecycle_through_busctl() {
         install_service();
         let bundle = bundle_with(
             "daemon-life",
-            &spec(&format!("echo out-line; echo err-line >&2; {SERVE_UNTIL_TERM}")),
+            &spec(&format!(
+                "echo out-line; echo err-line >&2; {SERVE_UNTIL_TERM}"
+            )),
         );
         // Signals, as busctl monitor prints them (started before the daemon: activation).
         let monitor_log = support::scratch_dir("daemon-life-monitor").join("signals.json");
@@ -39,12 +41,22 @@ fn lifecycle_through_busctl() {
         let daemon_procs = run_ok(
             "busctl",
             &[
-                "--json=short", "call", "org.freedesktop.systemd1", "/org/freedesktop/systemd1",
-                "org.freedesktop.systemd1.Manager", "GetUnitProcesses", "s", "unitboxd.service",
+                "--json=short",
+                "call",
+                "org.freedesktop.systemd1",
+                "/org/freedesktop/systemd1",
+                "org.freedesktop.systemd1.Manager",
+                "GetUnitProcesses",
+                "s",
+                "unitboxd.service",
             ],
         );
         let daemon_procs: serde_json::Value = serde_json::from_str(daemon_procs.trim()).unwrap();
-        assert_eq!(daemon_procs["data"][0].as_array().unwrap().len(), 1, "{daemon_procs}");
+        assert_eq!(
+            daemon_procs["data"][0].as_array().unwrap().len(),
+            1,
+            "{daemon_procs}"
+        );
 
         manager_ok("StartContainer", &["s", "life"]);
         assert_eq!(status("life"), "running");
@@ -52,18 +64,35 @@ fn lifecycle_through_busctl() {
         assert!(init_pid > 1);
 
         // Output went to the journal, attributed to the scope.
-        wait_for("container output in the journal", Duration::from_secs(10), || {
-            let out = run_ok("journalctl", &["--no-pager", "-o", "cat", "-u", "unitbox-life.scope"]);
-            out.contains("out-line") && out.contains("err-line")
-        });
+        wait_for(
+            "container output in the journal",
+            Duration::from_secs(10),
+            || {
+                let out = run_ok(
+                    "journalctl",
+                    &["--no-pager", "-o", "cat", "-u", "unitbox-life.scope"],
+                );
+                out.contains("out-line") && out.contains("err-line")
+            },
+        );
 
         // Exec with stdout to a file.
         let out_file = support::scratch_dir("daemon-life-exec").join("exec.out");
         let exec = manager_ok(
             "ExecContainer",
             &[
-                "sasassa{sv}", "life", "3", "sh", "-c", "echo exec-out; hostname", "0", "/",
-                "1", "StdoutPath", "s", out_file.to_str().unwrap(),
+                "sasassa{sv}",
+                "life",
+                "3",
+                "sh",
+                "-c",
+                "echo exec-out; hostname",
+                "0",
+                "/",
+                "1",
+                "StdoutPath",
+                "s",
+                out_file.to_str().unwrap(),
             ],
         );
         assert!(exec[0].as_u64().unwrap() > 0, "{exec}");
@@ -73,17 +102,45 @@ fn lifecycle_through_busctl() {
         let exec2 = support::scratch_dir("daemon-life-exec2").join("exec.out");
         manager_ok(
             "ExecContainer",
-            &["sasassa{sv}", "life", "2", "echo", "exec-two", "0", "", "1", "StdoutPath", "s", exec2.to_str().unwrap()],
+            &[
+                "sasassa{sv}",
+                "life",
+                "2",
+                "echo",
+                "exec-two",
+                "0",
+                "",
+                "1",
+                "StdoutPath",
+                "s",
+                exec2.to_str().unwrap(),
+            ],
         );
         // Exec without paths: its output joins the container's journal stream.
         manager_ok(
             "ExecContainer",
-            &["sasassa{sv}", "life", "2", "echo", "exec-journal", "0", "", "0"],
+            &[
+                "sasassa{sv}",
+                "life",
+                "2",
+                "echo",
+                "exec-journal",
+                "0",
+                "",
+                "0",
+            ],
         );
-        wait_for("exec output in the journal", Duration::from_secs(10), || {
-            run_ok("journalctl", &["--no-pager", "-o", "cat", "-u", "unitbox-life.scope"])
+        wait_for(
+            "exec output in the journal",
+            Duration::from_secs(10),
+            || {
+                run_ok(
+                    "journalctl",
+                    &["--no-pager", "-o", "cat", "-u", "unitbox-life.scope"],
+                )
                 .contains("exec-journal")
-        });
+            },
+        );
 
         // Pause and resume.
         manager_ok("PauseContainer", &["s", "life"]);
@@ -92,13 +149,25 @@ fn lifecycle_through_busctl() {
         assert_eq!(status("life"), "running");
 
         // Update, checked with systemctl.
-        manager_ok("UpdateContainer", &["sst", "life", r#"{"pids": {"limit": 77}}"#, "0"]);
-        assert_eq!(support::systemctl_show("unitbox-life.scope", "TasksMax"), "77");
+        manager_ok(
+            "UpdateContainer",
+            &["sst", "life", r#"{"pids": {"limit": 77}}"#, "0"],
+        );
+        assert_eq!(
+            support::systemctl_show("unitbox-life.scope", "TasksMax"),
+            "77"
+        );
 
         // Stats and processes.
         let stats = manager_ok("GetContainerStats", &["s", "life"]);
-        assert!(stats[0]["TasksCurrent"]["data"].as_u64().unwrap() >= 1, "{stats}");
-        assert!(stats[0]["Json"]["data"].as_str().unwrap().contains("memory"));
+        assert!(
+            stats[0]["TasksCurrent"]["data"].as_u64().unwrap() >= 1,
+            "{stats}"
+        );
+        assert!(stats[0]["Json"]["data"]
+            .as_str()
+            .unwrap()
+            .contains("memory"));
         let procs = manager_ok("GetContainerProcesses", &["s", "life"]);
         let procs = procs[0].as_array().unwrap();
         assert!(
@@ -106,7 +175,9 @@ fn lifecycle_through_busctl() {
             "init {init_pid} in {procs:?}"
         );
         let state: serde_json::Value = serde_json::from_str(
-            manager_ok("GetContainerState", &["s", "life"])[0].as_str().unwrap(),
+            manager_ok("GetContainerState", &["s", "life"])[0]
+                .as_str()
+                .unwrap(),
         )
         .unwrap();
         assert_eq!(state["status"], "running");
@@ -120,8 +191,23 @@ fn lifecycle_through_busctl() {
             run("setpriv", &all)
         };
         let list = read(&["call", BUS, MANAGER, MANAGER_IFACE, "ListContainers"]);
-        assert!(list.status.success(), "{}", String::from_utf8_lossy(&list.stderr));
-        let kill = read(&["--", "call", BUS, MANAGER, MANAGER_IFACE, "KillContainer", "ssi", "life", "all", "9"]);
+        assert!(
+            list.status.success(),
+            "{}",
+            String::from_utf8_lossy(&list.stderr)
+        );
+        let kill = read(&[
+            "--",
+            "call",
+            BUS,
+            MANAGER,
+            MANAGER_IFACE,
+            "KillContainer",
+            "ssi",
+            "life",
+            "all",
+            "9",
+        ]);
         assert!(!kill.status.success());
         assert!(
             String::from_utf8_lossy(&kill.stderr).contains("denied"),
@@ -132,11 +218,17 @@ fn lifecycle_through_busctl() {
 
         // Stopped from outside: systemctl stop on the scope.
         run_ok("systemctl", &["stop", "unitbox-life.scope"]);
-        wait_for("stopped after systemctl stop", Duration::from_secs(1), || {
-            status("life") == "stopped"
-        });
+        wait_for(
+            "stopped after systemctl stop",
+            Duration::from_secs(1),
+            || status("life") == "stopped",
+        );
         assert_eq!(property("life", "ExitCode"), 1, "CLD_EXITED");
-        assert_eq!(property("life", "ExitStatus"), 7, "the TERM trap's exit code");
+        assert_eq!(
+            property("life", "ExitStatus"),
+            7,
+            "the TERM trap's exit code"
+        );
 
         // Destroy.
         manager_ok("DestroyContainer", &["st", "life", "0"]);
@@ -147,7 +239,13 @@ fn lifecycle_through_busctl() {
         let _ = monitor.kill();
         let _ = monitor.wait();
         let signals = std::fs::read_to_string(&monitor_log).unwrap();
-        for member in ["ContainerNew", "StatusChanged", "PropertiesChanged", "Exited", "ContainerRemoved"] {
+        for member in [
+            "ContainerNew",
+            "StatusChanged",
+            "PropertiesChanged",
+            "Exited",
+            "ContainerRemoved",
+        ] {
             assert!(
                 signals.contains(&format!("\"member\":\"{member}\"")),
                 "signal {member} not seen in:\n{signals}"

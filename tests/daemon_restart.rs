@@ -21,7 +21,12 @@ fn listed() -> Vec<(String, String)> {
         .as_array()
         .unwrap()
         .iter()
-        .map(|row| (row[0].as_str().unwrap().to_owned(), row[1].as_str().unwrap().to_owned()))
+        .map(|row| {
+            (
+                row[0].as_str().unwrap().to_owned(),
+                row[1].as_str().unwrap().to_owned(),
+            )
+        })
         .collect()
 }
 
@@ -82,18 +87,27 @@ fn restart_and_kill_lose_no_container() {
         assert_all_running(Some("keep0"));
         assert_eq!(status("keep0"), "stopped");
         assert_eq!(property("keep0", "ExitCode"), 1, "CLD_EXITED");
-        assert_eq!(property("keep0", "ExitStatus"), 7, "the TERM trap's exit code");
+        assert_eq!(
+            property("keep0", "ExitStatus"),
+            7,
+            "the TERM trap's exit code"
+        );
 
         // A container that exits after the restart is still seen by the new daemon.
         manager_ok("KillContainer", &["ssi", "keep2", "init", "15"]);
-        wait_for("keep2 stopped", Duration::from_secs(2), || status("keep2") == "stopped");
+        wait_for("keep2 stopped", Duration::from_secs(2), || {
+            status("keep2") == "stopped"
+        });
         assert_eq!(property("keep2", "ExitStatus"), 7);
 
         for id in ids() {
             manager_ok("DestroyContainer", &["st", &id, "1"]);
         }
         assert!(listed().is_empty());
-        let left = run_ok("systemctl", &["list-units", "--all", "--no-legend", "unitbox-keep*"]);
+        let left = run_ok(
+            "systemctl",
+            &["list-units", "--all", "--no-legend", "unitbox-keep*"],
+        );
         assert!(left.trim().is_empty(), "scopes left: {left}");
     });
 }

@@ -11,9 +11,9 @@ use super::error::{BusError, ErrorKind};
 
 /// Fails with `AccessDenied` unless the sender of `header` is root.
 pub async fn require_root(conn: &zbus::Connection, header: &Header<'_>) -> Result<(), BusError> {
-    let sender = header.sender().ok_or_else(|| {
-        BusError::new(ErrorKind::AccessDenied, "the call names no sender")
-    })?;
+    let sender = header
+        .sender()
+        .ok_or_else(|| BusError::new(ErrorKind::AccessDenied, "the call names no sender"))?;
     let dbus = zbus::fdo::DBusProxy::new(conn).await?;
     let uid = dbus
         .get_connection_unix_user(BusName::from(sender.to_owned()))

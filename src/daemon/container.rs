@@ -69,7 +69,10 @@ pub fn known_options(
 pub fn open_output(path: &str) -> Result<std::os::fd::OwnedFd, BusError> {
     use std::os::unix::fs::OpenOptionsExt;
     if !path.starts_with('/') {
-        return Err(BusError::invalid_args(path, "output paths must be absolute"));
+        return Err(BusError::invalid_args(
+            path,
+            "output paths must be absolute",
+        ));
     }
     std::fs::OpenOptions::new()
         .append(true)
@@ -116,7 +119,8 @@ pub async fn stats_dict(
     id: &str,
 ) -> Result<HashMap<String, OwnedVariant>, BusError> {
     let stats = runtime.stats(id).await?;
-    let json = serde_json::to_string(&stats).map_err(|e| BusError::failed("serialize stats", &e))?;
+    let json =
+        serde_json::to_string(&stats).map_err(|e| BusError::failed("serialize stats", &e))?;
     let mut dict = HashMap::new();
     let mut put = |name: &str, value: zbus::Variant<'_>| {
         if let Ok(value) = OwnedVariant::try_from(value) {
@@ -373,7 +377,10 @@ pub async fn open_shell(
     };
     let (pid, _, console) = runtime.exec(id, request, ExecStdio::default()).await?;
     let master = console.ok_or_else(|| {
-        BusError::new(super::error::ErrorKind::OperationFailed, "no terminal was allocated")
+        BusError::new(
+            super::error::ErrorKind::OperationFailed,
+            "no terminal was allocated",
+        )
     })?;
     let pty_path = pty_path(&master);
     Ok((OwnedFd::from(master), pty_path, pid))

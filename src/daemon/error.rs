@@ -171,7 +171,10 @@ mod tests {
                 ErrorCode::ContainerNotExists,
                 "io.unitbox.runtime1.NoSuchContainer",
             ),
-            (ErrorCode::ContainerPaused, "io.unitbox.runtime1.InvalidState"),
+            (
+                ErrorCode::ContainerPaused,
+                "io.unitbox.runtime1.InvalidState",
+            ),
             (
                 ErrorCode::ContainerNotStopped,
                 "io.unitbox.runtime1.InvalidState",
@@ -185,9 +188,18 @@ mod tests {
                 "io.unitbox.runtime1.InvalidState",
             ),
             (ErrorCode::NoProcessOps, "io.unitbox.runtime1.NoProcessOps"),
-            (ErrorCode::ConfigInvalid, "io.unitbox.runtime1.InvalidConfig"),
-            (ErrorCode::ConsoleExists, "io.unitbox.runtime1.ConsoleExists"),
-            (ErrorCode::SystemError, "io.unitbox.runtime1.OperationFailed"),
+            (
+                ErrorCode::ConfigInvalid,
+                "io.unitbox.runtime1.InvalidConfig",
+            ),
+            (
+                ErrorCode::ConsoleExists,
+                "io.unitbox.runtime1.ConsoleExists",
+            ),
+            (
+                ErrorCode::SystemError,
+                "io.unitbox.runtime1.OperationFailed",
+            ),
         ];
         assert_eq!(table.len(), ErrorCode::ALL.len());
         for code in ErrorCode::ALL {

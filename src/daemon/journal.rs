@@ -53,9 +53,7 @@ pub fn connect_stream(
         source,
     };
     let mut stream = UnixStream::connect(socket).map_err(wrap)?;
-    stream
-        .shutdown(std::net::Shutdown::Read)
-        .map_err(wrap)?;
+    stream.shutdown(std::net::Shutdown::Read).map_err(wrap)?;
     stream
         .write_all(stream_header(identifier, unit, priority).as_bytes())
         .map_err(wrap)?;

@@ -13,9 +13,7 @@ use zbus::OwnedObjectPath;
 use zbus::OwnedVariant;
 
 use super::access::require_root;
-use super::container::{
-    exec_with_paths, known_options, open_output, stats_dict, string_option,
-};
+use super::container::{exec_with_paths, known_options, open_output, stats_dict, string_option};
 use super::error::BusError;
 use super::path::container_path;
 use super::runtime::{CreateOptions, Runtime};

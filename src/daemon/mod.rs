@@ -93,7 +93,9 @@ async fn serve(options: DaemonOptions) -> Result<(), DaemonError> {
         .map_err(DaemonError::Bus)?;
     runtime.set_connection(conn.clone());
     let adopted = recover::recover(&runtime).await;
-    conn.request_name(BUS_NAME).await.map_err(DaemonError::Bus)?;
+    conn.request_name(BUS_NAME)
+        .await
+        .map_err(DaemonError::Bus)?;
     tracing::info!(adopted, "serving {BUS_NAME}");
 
     use tokio::signal::unix::{signal, SignalKind};

@@ -124,7 +124,10 @@ pub fn read_record(dir: &Path) -> Option<MonitorRecord> {
 /// Writes `value` as JSON to `<dir>/<name>` atomically (temporary file, then rename).
 fn write_json(dir: &Path, name: &str, value: &impl Serialize) -> std::io::Result<()> {
     let tmp = dir.join(format!(".{name}.tmp"));
-    std::fs::write(&tmp, serde_json::to_vec(value).map_err(std::io::Error::other)?)?;
+    std::fs::write(
+        &tmp,
+        serde_json::to_vec(value).map_err(std::io::Error::other)?,
+    )?;
     std::fs::rename(&tmp, dir.join(name))
 }
 
@@ -135,8 +138,8 @@ pub fn load_config(bundle: &Path, inline: Option<&str>) -> Result<Config, crate:
         None => crate::config::load_bundle(bundle)?,
         Some(text) => {
             let mut de = serde_json::Deserializer::from_str(text);
-            let spec: oci_spec::runtime::Spec = serde_path_to_error::deserialize(&mut de)
-                .map_err(|e| ConfigError::Parse {
+            let spec: oci_spec::runtime::Spec =
+                serde_path_to_error::deserialize(&mut de).map_err(|e| ConfigError::Parse {
                     path: PathBuf::from("<Config option>"),
                     json_path: e.path().to_string(),
                     source: e.into_inner(),

@@ -28,7 +28,11 @@ pub async fn recover(runtime: &Arc<Runtime>) -> usize {
         let loaded = tokio::task::spawn_blocking(move || {
             let container = factory.load(&id_owned)?;
             let dir = container.dir();
-            Ok::<_, crate::Error>((container, monitor::read_record(&dir), monitor::read_exit(&dir)))
+            Ok::<_, crate::Error>((
+                container,
+                monitor::read_record(&dir),
+                monitor::read_exit(&dir),
+            ))
         })
         .await;
         let (container, record, exit) = match loaded {

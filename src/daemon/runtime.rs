@@ -184,9 +184,8 @@ impl Runtime {
 
     /// The container whose scope holds `pid`.
     pub fn entry_by_pid(&self, pid: u32) -> Result<Arc<Entry>, BusError> {
-        let text = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).map_err(|_| {
-            BusError::new(ErrorKind::NoSuchContainer, format!("no process {pid}"))
-        })?;
+        let text = std::fs::read_to_string(format!("/proc/{pid}/cgroup"))
+            .map_err(|_| BusError::new(ErrorKind::NoSuchContainer, format!("no process {pid}")))?;
         let units: Vec<&str> = text
             .lines()
             .flat_map(|line| line.rsplit(':').next().unwrap_or("").split('/'))
@@ -523,7 +522,10 @@ impl Runtime {
     /// Destroys the container (`flags` bit 0: whatever its status).
     pub async fn destroy(&self, id: &str, flags: u64) -> Result<(), BusError> {
         if flags & !DESTROY_FORCE != 0 {
-            return Err(BusError::invalid_args("flags", "only bit 0 (force) is defined"));
+            return Err(BusError::invalid_args(
+                "flags",
+                "only bit 0 (force) is defined",
+            ));
         }
         let entry = self.entry(id)?;
         let op = entry.op.lock().await;
@@ -568,8 +570,8 @@ impl Runtime {
         let factory = self.factory.clone();
         let id = id.to_owned();
         let state = blocking(move || Ok(factory.load(&id)?.oci_state())).await?;
-        let mut value = serde_json::to_value(&state)
-            .map_err(|e| BusError::failed("serialize state", &e))?;
+        let mut value =
+            serde_json::to_value(&state).map_err(|e| BusError::failed("serialize state", &e))?;
         if let (Some(exit), Some(map)) = (entry.live().exit, value.as_object_mut()) {
             map.insert("exitCode".to_owned(), exit.code.into());
             map.insert("exitStatus".to_owned(), exit.status.into());
@@ -607,7 +609,11 @@ impl Runtime {
         let entry = self.entry(id)?;
         let mut process = Process::new(request.argv);
         process.env = request.env;
-        process.cwd = PathBuf::from(if request.cwd.is_empty() { "/" } else { &request.cwd });
+        process.cwd = PathBuf::from(if request.cwd.is_empty() {
+            "/"
+        } else {
+            &request.cwd
+        });
         process.user = request.user;
         process.terminal = request.tty;
         let journal = entry.journal_copy();
@@ -649,7 +655,9 @@ impl Runtime {
                 return;
             };
             let record = ExitRecord::from(status);
-            let Some(conn) = runtime.conn.get() else { return };
+            let Some(conn) = runtime.conn.get() else {
+                return;
+            };
             if let Ok(emitter) = SignalEmitter::new(conn, container_path(&entry.id)) {
                 let _ = ContainerObject::exec_exited(
                     &emitter,
@@ -719,12 +727,8 @@ pub fn check_bundle(bundle: &str) -> Result<PathBuf, BusError> {
 
 /// OCI `linux.resources` JSON → the library's `Resources` (through the spec converter).
 pub fn parse_resources(json: &str) -> Result<crate::config::Resources, BusError> {
-    let invalid = |what: String| {
-        BusError::new(
-            ErrorKind::InvalidConfig,
-            format!("resources: {what}"),
-        )
-    };
+    let invalid =
+        |what: String| BusError::new(ErrorKind::InvalidConfig, format!("resources: {what}"));
     let value: serde_json::Value =
         serde_json::from_str(json).map_err(|e| invalid(e.to_string()))?;
     if !value.is_object() {
@@ -748,10 +752,12 @@ fn created_usec(rfc3339: &str) -> u64 {
         return 0;
     };
     let parts: Vec<i64> = date.split('-').filter_map(|p| p.parse().ok()).collect();
-    let time: String = rest.chars().take_while(|c| *c != 'Z' && *c != '+').collect();
+    let time: String = rest
+        .chars()
+        .take_while(|c| *c != 'Z' && *c != '+')
+        .collect();
     let hms: Vec<f64> = time.split(':').filter_map(|p| p.parse().ok()).collect();
-    let (Ok([y, m, d]), Ok([h, min, s])) =
-        (<[i64; 3]>::try_from(parts), <[f64; 3]>::try_from(hms))
+    let (Ok([y, m, d]), Ok([h, min, s])) = (<[i64; 3]>::try_from(parts), <[f64; 3]>::try_from(hms))
     else {
         return 0;
     };
@@ -836,8 +842,8 @@ fn exchange(
     let mut text = Vec::new();
     let mut fds = Vec::new();
     loop {
-        let received = crate::sys::scm::recv_with_fds(sock.as_fd(), &mut buf)
-            .map_err(|e| fail(&e))?;
+        let received =
+            crate::sys::scm::recv_with_fds(sock.as_fd(), &mut buf).map_err(|e| fail(&e))?;
         fds.extend(received.fds);
         if received.len == 0 {
             break;
@@ -877,10 +883,18 @@ mod tests {
 
     #[test]
     fn resources_json_is_checked() {
-        assert_eq!(parse_resources("{").unwrap_err().kind, ErrorKind::InvalidConfig);
-        assert_eq!(parse_resources("[]").unwrap_err().kind, ErrorKind::InvalidConfig);
         assert_eq!(
-            parse_resources(r#"{"pids": {"limit": "x"}}"#).unwrap_err().kind,
+            parse_resources("{").unwrap_err().kind,
+            ErrorKind::InvalidConfig
+        );
+        assert_eq!(
+            parse_resources("[]").unwrap_err().kind,
+            ErrorKind::InvalidConfig
+        );
+        assert_eq!(
+            parse_resources(r#"{"pids": {"limit": "x"}}"#)
+                .unwrap_err()
+                .kind,
             ErrorKind::InvalidConfig
         );
         let r = parse_resources(r#"{"pids": {"limit": 50}}"#).unwrap();

@@ -42,7 +42,13 @@ pub fn install_service() {
     );
     let unit: String = unit
         .lines()
-        .map(|l| if l.starts_with("ExecStart=") { exec.as_str() } else { l })
+        .map(|l| {
+            if l.starts_with("ExecStart=") {
+                exec.as_str()
+            } else {
+                l
+            }
+        })
         .collect::<Vec<_>>()
         .join("\n")
         + "\nEnvironment=UNITBOXD_LOG=debug\n";
@@ -55,13 +61,21 @@ pub fn install_service() {
     );
     install_file(
         "/usr/share/dbus-1/system-services/io.unitbox.runtime1.service",
-        &std::fs::read_to_string(format!("{REPO}/dbus-interfaces/io.unitbox.runtime1.service"))
-            .unwrap(),
+        &std::fs::read_to_string(format!(
+            "{REPO}/dbus-interfaces/io.unitbox.runtime1.service"
+        ))
+        .unwrap(),
     );
     run_ok("systemctl", &["daemon-reload"]);
     run_ok(
         "busctl",
-        &["call", "org.freedesktop.DBus", "/", "org.freedesktop.DBus", "ReloadConfig"],
+        &[
+            "call",
+            "org.freedesktop.DBus",
+            "/",
+            "org.freedesktop.DBus",
+            "ReloadConfig",
+        ],
     );
 }
 
@@ -88,7 +102,15 @@ pub fn run_ok(program: &str, args: &[&str]) -> String {
 
 /// `busctl --json=short call io.unitbox.runtime1 /io/unitbox/runtime1 Manager <method> <sig> <args…>`.
 pub fn manager(method: &str, args: &[&str]) -> Output {
-    let mut all = vec!["--json=short", "--", "call", BUS, MANAGER, MANAGER_IFACE, method];
+    let mut all = vec![
+        "--json=short",
+        "--",
+        "call",
+        BUS,
+        MANAGER,
+        MANAGER_IFACE,
+        method,
+    ];
     all.extend_from_slice(args);
     run("busctl", &all)
 }
@@ -128,7 +150,14 @@ pub fn property(id: &str, name: &str) -> serde_json::Value {
         .to_owned();
     let out = run_ok(
         "busctl",
-        &["--json=short", "get-property", BUS, &path, CONTAINER_IFACE, name],
+        &[
+            "--json=short",
+            "get-property",
+            BUS,
+            &path,
+            CONTAINER_IFACE,
+            name,
+        ],
     );
     let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
     v["data"].clone()
@@ -150,8 +179,14 @@ pub fn wait_for(what: &str, timeout: Duration, mut cond: impl FnMut() -> bool) {
 
 /// The daemon's main pid (0 when not running).
 pub fn daemon_pid() -> u32 {
-    let out = run("systemctl", &["show", "unitboxd.service", "-p", "MainPID", "--value"]);
-    String::from_utf8_lossy(&out.stdout).trim().parse().unwrap_or(0)
+    let out = run(
+        "systemctl",
+        &["show", "unitboxd.service", "-p", "MainPID", "--value"],
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse()
+        .unwrap_or(0)
 }
 
 /// An OCI spec (runc's default for busybox) running `sh -c <script>`, terminal off.
@@ -190,7 +225,11 @@ pub fn spec(script: &str) -> serde_json::Value {
 /// A fresh busybox bundle whose config.json is `spec`.
 pub fn bundle_with(name: &str, spec: &serde_json::Value) -> String {
     let bundle = crate::support::bundle(name);
-    std::fs::write(bundle.join("config.json"), serde_json::to_vec_pretty(spec).unwrap()).unwrap();
+    std::fs::write(
+        bundle.join("config.json"),
+        serde_json::to_vec_pretty(spec).unwrap(),
+    )
+    .unwrap();
     bundle.display().to_string()
 }
 

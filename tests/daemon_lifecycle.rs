@@ -289,3 +289,32 @@ fn interface_block(xml: &str, iface: &str) -> String {
     let end = start + xml[start..].find("</interface>").unwrap() + "</interface>".len();
     xml[start..end].to_owned()
 }
+
+#[test]
+fn oom_kill_is_signalled() {
+    support::in_systemd(|| {
+        install_service();
+        let mut oom_spec = spec(&format!(
+            "sh -c 'x=$(head -c 400000000 /dev/zero | tr \"\\0\" a)'; echo survived; {SERVE_UNTIL_TERM}"
+        ));
+        oom_spec["linux"]["resources"]["memory"] =
+            serde_json::json!({"limit": 33554432, "swap": 33554432});
+        let bundle = bundle_with("daemon-oom", &oom_spec);
+        let log = support::scratch_dir("daemon-oom-monitor").join("signals.json");
+        manager_ok("ListContainers", &[]);
+        let mut monitor = Command::new("busctl")
+            .args(["monitor", "--json=short", BUS])
+            .stdout(std::fs::File::create(&log).unwrap())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(300));
+        manager_ok("RunContainer", &["ssa{sv}", "oom", &bundle, "0"]);
+        wait_for("the OOM signal", Duration::from_secs(20), || {
+            std::fs::read_to_string(&log).is_ok_and(|s| s.contains("\"member\":\"OOM\""))
+        });
+        let _ = monitor.kill();
+        let _ = monitor.wait();
+        manager_ok("DestroyContainer", &["st", "oom", "1"]);
+    });
+}

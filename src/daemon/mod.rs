@@ -4,7 +4,8 @@
 //! [`container`] one object per container, [`runtime`] the verbs both call (the library
 //! run on the blocking pool), [`error`] the one ErrorCode → error-name table, [`access`]
 //! the uid check, [`path`] the object paths, [`monitor`] the per-container parent process
-//! that outlives daemon restarts, [`journal`] container output to journald, [`recover`]
+//! that outlives daemon restarts, [`journal`] container output to journald, [`oom`] OOM kills as signals,
+//! [`watch`] process exits without a thread each, [`recover`]
 //! the startup that re-adopts containers.
 //!
 //! Startup order: connect, serve the objects (Manager + ObjectManager), recover saved
@@ -19,6 +20,7 @@ pub mod error;
 pub mod journal;
 pub mod manager;
 pub mod monitor;
+pub mod oom;
 pub mod path;
 pub mod recover;
 pub mod runtime;

@@ -353,6 +353,14 @@ impl Runtime {
         if let Some(pid) = monitor_pid.filter(|_| !stopped) {
             self.watch_monitor(entry.clone(), pid);
         }
+        if let (Some(conn), false) = (self.conn.get(), stopped) {
+            super::oom::watch(
+                conn.clone(),
+                entry.id.clone(),
+                entry.unit.clone(),
+                container.config().cgroups.slice.clone(),
+            );
+        }
         entry
     }
 

@@ -303,14 +303,27 @@ fn start(channel: &InitChannel) -> Step<Intermediate> {
         }
     }
 
+    // Both processes share the channel and a message is several packets: the container
+    // process waits until the intermediate has sent `Forked`, or the runtime reads the two
+    // messages interleaved ("bad chunk").
+    let (turn_r, turn_w) =
+        syscall("pipe2", nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)).at(InitStep::Fork)?;
     match syscall("clone", sys::fork::fork_sibling()).at(InitStep::Fork)? {
         sys::fork::Forked::Parent(pid) => {
+            drop(turn_r);
             channel
                 .send(&FromInit::Forked { pid: pid.as_raw() }, &[])
                 .at(InitStep::Fork)?;
+            let _ = nix::unistd::write(&turn_w, &[1]);
             Ok(Intermediate)
         }
-        sys::fork::Forked::Child => match container_process(channel, &boot, fds) {
+        sys::fork::Forked::Child => match {
+            drop(turn_w);
+            // One byte once `Forked` is out, or EOF if the intermediate died first.
+            let _ = nix::unistd::read(&turn_r, &mut [0u8; 1]);
+            drop(turn_r);
+            container_process(channel, &boot, fds)
+        } {
             Err(e) => Err(e),
         },
     }

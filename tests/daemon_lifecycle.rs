@@ -62,6 +62,8 @@ fn lifecycle_through_busctl() {
         assert_eq!(status("life"), "running");
         let init_pid = property("life", "InitPid").as_u64().unwrap();
         assert!(init_pid > 1);
+        let by_pid = manager_ok("GetContainerByPID", &["u", &init_pid.to_string()]);
+        assert_eq!(by_pid[0], "/io/unitbox/runtime1/container/life");
 
         // Output went to the journal, attributed to the scope.
         wait_for(
@@ -229,6 +231,16 @@ fn lifecycle_through_busctl() {
             7,
             "the TERM trap's exit code"
         );
+
+        // Killed from outside: systemctl kill -s KILL takes init and its monitor at once.
+        manager_ok("RunContainer", &["ssa{sv}", "victim", &bundle, "0"]);
+        run_ok("systemctl", &["kill", "-s", "KILL", "unitbox-victim.scope"]);
+        wait_for("stopped after systemctl kill", Duration::from_secs(1), || {
+            status("victim") == "stopped"
+        });
+        assert_eq!(property("victim", "ExitCode"), 2, "CLD_KILLED");
+        assert_eq!(property("victim", "ExitStatus"), 9);
+        manager_ok("DestroyContainer", &["st", "victim", "0"]);
 
         // Destroy.
         manager_ok("DestroyContainer", &["st", "life", "0"]);

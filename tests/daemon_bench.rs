@@ -21,7 +21,10 @@ use zbus::{MatchRule, MessageStream, Proxy};
 type Options = std::collections::HashMap<&'static str, zbus::Variant<'static>>;
 
 fn env_number(name: &str, default: usize) -> usize {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
 /// One create→start→exit→delete through the daemon; returns its wall time.
@@ -35,7 +38,9 @@ async fn dbus_cycle(conn: &zbus::Connection, id: &str, bundle: &str) -> Duration
         .path(path.as_str().to_owned())
         .build()
         .unwrap();
-    let mut exited = MessageStream::for_match_rule(rule, conn, std::num::NonZeroUsize::new(4)).await.unwrap();
+    let mut exited = MessageStream::for_match_rule(rule, conn, std::num::NonZeroUsize::new(4))
+        .await
+        .unwrap();
     let start = Instant::now();
     let _: zbus::OwnedObjectPath = m
         .call("RunContainer", &(id, bundle, Options::new()))
@@ -79,17 +84,31 @@ fn crun_round(bundle: &str, clients: usize, cycles: usize) -> (Vec<Duration>, Du
                             let t = Instant::now();
                             let out = run(
                                 "crun",
-                                &["--systemd-cgroup", "--root", "/run/crun-bench", "run",
-                                  "--bundle", bundle, &id],
+                                &[
+                                    "--systemd-cgroup",
+                                    "--root",
+                                    "/run/crun-bench",
+                                    "run",
+                                    "--bundle",
+                                    bundle,
+                                    &id,
+                                ],
                             );
-                            assert!(out.status.success(), "crun run: {}", String::from_utf8_lossy(&out.stderr));
+                            assert!(
+                                out.status.success(),
+                                "crun run: {}",
+                                String::from_utf8_lossy(&out.stderr)
+                            );
                             t.elapsed()
                         })
                         .collect::<Vec<_>>()
                 })
             })
             .collect();
-        handles.into_iter().flat_map(|h| h.join().unwrap()).collect::<Vec<_>>()
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap())
+            .collect::<Vec<_>>()
     });
     (times, start.elapsed())
 }
@@ -144,7 +163,10 @@ fn bench_dbus_against_crun() {
         let sleeper = bundle_with("daemon-bench-sleep", &spec("sleep 100000"));
         let started = Instant::now();
         for i in 0..running {
-            manager_ok("RunContainer", &["ssa{sv}", &format!("run{i}"), &sleeper, "0"]);
+            manager_ok(
+                "RunContainer",
+                &["ssa{sv}", &format!("run{i}"), &sleeper, "0"],
+            );
         }
         let busy = daemon_rss_kib();
         println!(

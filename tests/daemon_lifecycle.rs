@@ -235,9 +235,11 @@ fn lifecycle_through_busctl() {
         // Killed from outside: systemctl kill -s KILL takes init and its monitor at once.
         manager_ok("RunContainer", &["ssa{sv}", "victim", &bundle, "0"]);
         run_ok("systemctl", &["kill", "-s", "KILL", "unitbox-victim.scope"]);
-        wait_for("stopped after systemctl kill", Duration::from_secs(1), || {
-            status("victim") == "stopped"
-        });
+        wait_for(
+            "stopped after systemctl kill",
+            Duration::from_secs(1),
+            || status("victim") == "stopped",
+        );
         assert_eq!(property("victim", "ExitCode"), 2, "CLD_KILLED");
         assert_eq!(property("victim", "ExitStatus"), 9);
         manager_ok("DestroyContainer", &["st", "victim", "0"]);

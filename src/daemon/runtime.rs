@@ -433,8 +433,9 @@ impl Runtime {
         };
         let mut live = entry.live();
         let status = container.status();
-        if status == crate::container::Status::Stopped {
-            // The monitor watcher publishes the end with the exit status.
+        if status == crate::container::Status::Stopped || live.exit.is_some() {
+            // The monitor watcher publishes the end, with the exit status; a refresh that
+            // raced with it must not bring the container back to life.
             return;
         }
         live.status = status.as_str().to_owned();

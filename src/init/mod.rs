@@ -317,15 +317,15 @@ fn start(channel: &InitChannel) -> Step<Intermediate> {
             let _ = nix::unistd::write(&turn_w, &[1]);
             Ok(Intermediate)
         }
-        sys::fork::Forked::Child => match {
+        sys::fork::Forked::Child => {
             drop(turn_w);
             // One byte once `Forked` is out, or EOF if the intermediate died first.
             let _ = nix::unistd::read(&turn_r, &mut [0u8; 1]);
             drop(turn_r);
-            container_process(channel, &boot, fds)
-        } {
-            Err(e) => Err(e),
-        },
+            match container_process(channel, &boot, fds) {
+                Err(e) => Err(e),
+            }
+        }
     }
 }
 

@@ -197,13 +197,21 @@ mod tests {
     #[test]
     fn messages_of_every_size_round_trip() {
         let (parent, child) = pair::<Ping, Pong>().unwrap();
-        for size in [0, 1, CHUNK - 20, CHUNK, 3 * CHUNK + 7, 200_000] {
-            let msg = Ping::Big("x".repeat(size));
-            parent.send(&msg, &[]).unwrap();
+        let sizes = [0, 1, CHUNK - 20, CHUNK, 3 * CHUNK + 7, 200_000];
+        // A message larger than the socket buffer only drains while the peer reads, so
+        // the sender must be another thread (as it is another process in real use).
+        let sender = std::thread::spawn(move || {
+            for size in sizes {
+                parent.send(&Ping::Big("x".repeat(size)), &[]).unwrap();
+            }
+            parent
+        });
+        for size in sizes {
             let (got, fds) = child.recv().unwrap();
-            assert_eq!(got, msg, "size {size}");
+            assert_eq!(got, Ping::Big("x".repeat(size)), "size {size}");
             assert!(fds.is_empty());
         }
+        let parent = sender.join().unwrap();
         child.send(&Pong(7), &[]).unwrap();
         assert_eq!(parent.recv().unwrap().0, Pong(7));
     }

@@ -111,3 +111,70 @@ async fn serve(options: DaemonOptions) -> Result<(), DaemonError> {
     tracing::info!("stopping; containers keep running");
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    /// Options that containers would inherit or that would hide their mounts and cgroups
+    /// (dbus-api.md §4.5 "Must NOT be set").
+    const FORBIDDEN: &[&str] = &[
+        "PrivateTmp",
+        "ProtectSystem",
+        "ProtectHome",
+        "PrivateDevices",
+        "PrivateMounts",
+        "ReadOnlyPaths",
+        "InaccessiblePaths",
+        "TemporaryFileSystem",
+        "ProtectKernelTunables",
+        "ProtectKernelLogs",
+        "ProtectControlGroups",
+        "MountAPIVFS",
+        "ProtectProc",
+        "MountFlags",
+        "SystemCallFilter",
+        "SystemCallArchitectures",
+        "MemoryDenyWriteExecute",
+        "RestrictNamespaces",
+        "RestrictAddressFamilies",
+        "RestrictRealtime",
+        "RestrictSUIDSGID",
+        "LockPersonality",
+        "ProtectClock",
+        "ProtectHostname",
+        "ProtectKernelModules",
+        "NoNewPrivileges",
+        "CapabilityBoundingSet",
+        "User",
+        "DynamicUser",
+        "PrivateUsers",
+        "PrivateNetwork",
+        "IPAddressDeny",
+        "Delegate",
+    ];
+
+    #[test]
+    fn unit_sets_no_option_containers_would_inherit() {
+        let unit = include_str!("../../units/unitboxd.service");
+        for line in unit.lines().filter(|l| !l.starts_with('#')) {
+            let key = line.split('=').next().unwrap_or("").trim();
+            assert!(!FORBIDDEN.contains(&key), "unitboxd.service sets {key}");
+        }
+        for needed in [
+            "Type=dbus",
+            "BusName=io.unitbox.runtime1",
+            "RuntimeDirectoryPreserve=yes",
+        ] {
+            assert!(
+                unit.lines().any(|l| l == needed),
+                "unitboxd.service lacks {needed}"
+            );
+        }
+    }
+
+    #[test]
+    fn activation_file_names_the_unit() {
+        let service = include_str!("../../dbus-interfaces/io.unitbox.runtime1.service");
+        assert!(service.contains("Name=io.unitbox.runtime1\n"));
+        assert!(service.contains("SystemdService=unitboxd.service\n"));
+    }
+}

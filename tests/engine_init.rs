@@ -359,3 +359,36 @@ fn environment_gets_path_and_home_defaults() {
         );
     });
 }
+
+/// An exec with a terminal and no console socket: the caller gets the pty master.
+#[test]
+fn exec_with_a_terminal_hands_the_master_to_the_caller() {
+    support::in_systemd(|| {
+        let created = create("eng-tty", config_for("eng-tty"), sh("exec sleep 60"))
+            .unwrap_or_else(|e| panic!("create: {}", chain(&e)));
+        created.start();
+        let mut process = sh("tty; stty size");
+        process.terminal = true;
+        process.console_size = Some(unitbox::config::ConsoleSize { height: 20, width: 70 });
+        unitbox::process::start_exec(unitbox::process::ExecRequest {
+            id: "eng-tty",
+            config: &created.config,
+            process: &mut process,
+            init_pid: created.spawned.pid,
+            cgroup: &created.scope,
+            init_binary: Some(&engine_common::init_binary()),
+        })
+        .unwrap_or_else(|e| panic!("exec: {}", chain(&e)));
+        let master = process.take_console().expect("no console for a terminal exec");
+        let mut out = Vec::new();
+        // EIO once the process's side of the pty is closed.
+        let _ = std::io::Read::read_to_end(&mut std::fs::File::from(master), &mut out);
+        assert!(process.wait().unwrap().success());
+        let out = String::from_utf8_lossy(&out).replace('\r', "");
+        let lines: Vec<&str> = out.lines().collect();
+        assert!(lines[0].starts_with("/dev/pts/"), "{out}");
+        assert_eq!(lines[1], "20 70", "{out}");
+        created.process.signal(libc::SIGKILL).unwrap();
+        created.finish();
+    });
+}

@@ -369,7 +369,10 @@ fn exec_with_a_terminal_hands_the_master_to_the_caller() {
         created.start();
         let mut process = sh("tty; stty size");
         process.terminal = true;
-        process.console_size = Some(unitbox::config::ConsoleSize { height: 20, width: 70 });
+        process.console_size = Some(unitbox::config::ConsoleSize {
+            height: 20,
+            width: 70,
+        });
         unitbox::process::start_exec(unitbox::process::ExecRequest {
             id: "eng-tty",
             config: &created.config,
@@ -379,7 +382,9 @@ fn exec_with_a_terminal_hands_the_master_to_the_caller() {
             init_binary: Some(&engine_common::init_binary()),
         })
         .unwrap_or_else(|e| panic!("exec: {}", chain(&e)));
-        let master = process.take_console().expect("no console for a terminal exec");
+        let master = process
+            .take_console()
+            .expect("no console for a terminal exec");
         let mut out = Vec::new();
         // EIO once the process's side of the pty is closed.
         let _ = std::io::Read::read_to_end(&mut std::fs::File::from(master), &mut out);

@@ -76,17 +76,26 @@ mod tests {
 
         let path = format!("/proc/self/fd/{}", sealed.as_raw_fd());
         let mut copy = String::new();
-        File::open(&path).unwrap().read_to_string(&mut copy).unwrap();
+        File::open(&path)
+            .unwrap()
+            .read_to_string(&mut copy)
+            .unwrap();
         assert_eq!(copy, "#!/bin/true\nbinary bytes\n");
 
         // Writing, growing and shrinking all fail: CVE-2019-5736's overwrite included.
         let mut writer = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
-        assert_eq!(writer.write(b"pwned").unwrap_err().raw_os_error(), Some(libc::EPERM));
+        assert_eq!(
+            writer.write(b"pwned").unwrap_err().raw_os_error(),
+            Some(libc::EPERM)
+        );
         assert!(writer.set_len(0).is_err());
         assert!(writer.set_len(1 << 20).is_err());
         source.write_all(b"later change").unwrap();
         let mut again = String::new();
-        File::open(&path).unwrap().read_to_string(&mut again).unwrap();
+        File::open(&path)
+            .unwrap()
+            .read_to_string(&mut again)
+            .unwrap();
         assert_eq!(again, copy);
     }
 

@@ -397,3 +397,39 @@ fn exec_with_a_terminal_hands_the_master_to_the_caller() {
         created.finish();
     });
 }
+
+/// An exec joins the container's user namespace too: its ids are the container's.
+#[test]
+fn exec_into_a_user_namespace_container() {
+    support::in_systemd(|| {
+        let mut config = config_for("eng-exec-userns");
+        config.namespaces.push(Namespace {
+            kind: NamespaceType::User,
+            path: None,
+        });
+        let map = |host| {
+            vec![unitbox::config::IdMap {
+                container_id: 0,
+                host_id: host,
+                size: 65536,
+            }]
+        };
+        config.uid_mappings = map(100000);
+        config.gid_mappings = map(100000);
+        let created = create("eng-exec-userns", config, sh("exec sleep 60"))
+            .unwrap_or_else(|e| panic!("create: {}", chain(&e)));
+        created.start();
+        let mut process = sh("id -u; cat /proc/self/uid_map");
+        process.user = "1000".into();
+        let done = created.exec(process);
+        assert!(done.status.success(), "{done:?}");
+        let lines: Vec<&str> = done.out.lines().collect();
+        assert_eq!(lines[0], "1000", "{}", done.out);
+        assert_eq!(
+            lines[1].split_whitespace().collect::<Vec<_>>(),
+            ["0", "100000", "65536"]
+        );
+        created.process.signal(libc::SIGKILL).unwrap();
+        created.finish();
+    });
+}

@@ -13,6 +13,7 @@ pub mod cli;
 pub mod config;
 pub mod console;
 pub mod container;
+pub mod daemon;
 pub mod error;
 pub mod factory;
 pub mod hooks;

@@ -10,6 +10,10 @@ fn main() -> ExitCode {
     if std::env::args_os().nth(1).as_deref() == Some("init".as_ref()) {
         return unitbox::init::run();
     }
+    // The hidden per-container monitor of unitboxd (argv[1] == "monitor").
+    if std::env::args_os().nth(1).as_deref() == Some("monitor".as_ref()) {
+        return unitbox::daemon::monitor::main(&std::env::args().skip(2).collect::<Vec<_>>());
+    }
     let cli = Cli::parse();
     if let Err(err) = cli::init_logging(&cli.globals) {
         return cli::report(&err.into(), &cli.globals);

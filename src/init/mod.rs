@@ -482,6 +482,9 @@ fn prepare_rootfs(config: &Config) -> Result<(), InitError> {
             RootfsOptions {
                 no_pivot: config.no_pivot_root,
                 before_pivot: None,
+                // prepare() makes the idmapped-mount user namespaces itself when none are
+                // handed over.
+                idmap: None,
             },
         )?;
         return Ok(());

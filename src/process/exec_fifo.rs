@@ -58,13 +58,15 @@ pub fn release_exec_fifo(state_dir: &Path, init_pid: i32) -> Result<(), ProcessE
         path: path.clone(),
         source,
     };
+    // The pidfd first: opening the fifo lets init write its byte, exec and (`/bin/true`)
+    // exit and be reaped at once, after which its pid could no longer be opened.
+    let init = pidfd::pidfd_open(init_pid).map_err(|_| ProcessError::InitGone { pid: init_pid })?;
     // Non-blocking open: a reader that blocked here would hang forever on a dead init.
     let mut fifo = OpenOptions::new()
         .read(true)
         .custom_flags(libc::O_NONBLOCK)
         .open(&path)
         .map_err(|e| err("open", e))?;
-    let init = pidfd::pidfd_open(init_pid).map_err(|_| ProcessError::InitGone { pid: init_pid })?;
     loop {
         let mut fds = [
             PollFd::new(fifo.as_fd(), PollFlags::POLLIN),

@@ -19,7 +19,7 @@ use nix::mount::MsFlags;
 use nix::sys::stat::Mode;
 use nix::sys::statfs::{statfs, CGROUP2_SUPER_MAGIC};
 
-use super::mount::{errno_of, fs_attr_flags, mount_error, mountpoint};
+use super::mount::{empty_readonly_tmpfs, errno_of, fs_attr_flags, mount_error, mountpoint};
 use super::propagation::unescape_mountinfo;
 use super::{RootContext, RootfsError};
 use crate::config::Mount;
@@ -141,16 +141,11 @@ fn hierarchy_mount(
         | MountAttrFlags::NODEV
         | MountAttrFlags::NOEXEC;
     match h {
-        Some(h) if !ctx.in_cgroup_ns => {
-            let tree = clone_tree_at_path(&h.host_dir(), false)
-                .map_err(|e| mount_error(m, "open_tree", e))?;
-            let change = MountAttrChange {
-                set: attrs,
-                ..MountAttrChange::default()
-            };
-            set_mount_attr(tree.as_fd(), false, change)
-                .map_err(|e| mount_error(m, "mount_setattr", e))?;
-            Ok(tree)
+        Some(h) if !ctx.in_cgroup_ns => bind_own_cgroup(ctx, m, h, attrs),
+        // No hierarchy of ours to bind and no namespace to scope a fresh cgroupfs: a new
+        // mount would show the host's whole tree, so show nothing instead.
+        None if !ctx.in_cgroup_ns => {
+            empty_readonly_tmpfs().map_err(|(syscall, e)| mount_error(m, syscall, e))
         }
         _ => {
             let fstype = h.map_or("cgroup2", |h| h.fstype.as_str());
@@ -168,6 +163,34 @@ fn hierarchy_mount(
             fs_mount(fs.as_fd(), attrs).map_err(|e| mount_error(m, "fsmount", e))
         }
     }
+}
+
+/// A bind of the host directory of the container's cgroup. In a user namespace it is
+/// always read-only, and a directory we may not see is replaced by an empty read-only
+/// tmpfs rather than failing (CVE-2023-25809, runc df4eae457).
+fn bind_own_cgroup(
+    ctx: &RootContext,
+    m: &Mount,
+    h: &Hierarchy,
+    attrs: MountAttrFlags,
+) -> Result<OwnedFd, RootfsError> {
+    let tree = match clone_tree_at_path(&h.host_dir(), false) {
+        Ok(tree) => tree,
+        Err(Errno::ENOENT | Errno::EACCES | Errno::EPERM) if ctx.in_user_ns => {
+            return empty_readonly_tmpfs().map_err(|(syscall, e)| mount_error(m, syscall, e));
+        }
+        Err(e) => return Err(mount_error(m, "open_tree", e)),
+    };
+    let mut set = attrs;
+    if ctx.in_user_ns {
+        set |= MountAttrFlags::RDONLY;
+    }
+    let change = MountAttrChange {
+        set,
+        ..MountAttrChange::default()
+    };
+    set_mount_attr(tree.as_fd(), false, change).map_err(|e| mount_error(m, "mount_setattr", e))?;
+    Ok(tree)
 }
 
 /// The host's cgroup hierarchies under `/sys/fs/cgroup` with the container's cgroups.

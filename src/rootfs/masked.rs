@@ -13,10 +13,9 @@ use std::path::{Path, PathBuf};
 use nix::errno::Errno;
 use nix::sys::stat::SFlag;
 
+use super::mount::empty_readonly_tmpfs;
 use super::RootfsError;
-use crate::sys::mount::{
-    attach_mount, clone_tree, fs_create, fs_mount, fs_open, fs_set_string, MountAttrFlags,
-};
+use crate::sys::mount::{attach_mount, clone_tree};
 use crate::sys::path::open_in_root;
 
 /// Mask every path of `paths` under `root`; missing paths are skipped.
@@ -88,15 +87,6 @@ pub(crate) fn describe_non_null(kind: SFlag, (major, minor): (u32, u32)) -> Opti
         SFlag::S_IFBLK => Some(format!("the block device {major}:{minor}")),
         _ => Some("a special file".to_string()),
     }
-}
-
-/// A detached, empty, read-only tmpfs (runc mounts `tmpfs` with `MS_RDONLY`).
-fn empty_readonly_tmpfs() -> Result<OwnedFd, (&'static str, Errno)> {
-    let fs = fs_open("tmpfs").map_err(|e| ("fsopen", e))?;
-    fs_set_string(fs.as_fd(), "source", "tmpfs").map_err(|e| ("fsconfig", e))?;
-    fs_set_string(fs.as_fd(), "size", "0").map_err(|e| ("fsconfig", e))?;
-    fs_create(fs.as_fd()).map_err(|e| ("fsconfig", e))?;
-    fs_mount(fs.as_fd(), MountAttrFlags::RDONLY).map_err(|e| ("fsmount", e))
 }
 
 #[cfg(test)]

@@ -5,13 +5,16 @@
 //! `execve`. Every path the image controls is resolved inside the rootfs through an fd
 //! (`sys::path`), every mount is made detached and attached onto an `O_PATH` handle
 //! (`sys::mount`), and procfs writes go through a private procfs handle (`sys::procfs`):
-//! the defences against CVE-2021-30465, CVE-2024-45310, CVE-2019-19921, CVE-2025-31133,
-//! CVE-2025-52565, CVE-2025-52881 and CVE-2026-41579 (see `shared/design/security.md`).
+//! the defences against CVE-2021-30465, CVE-2024-45310, CVE-2019-19921, CVE-2019-16884,
+//! CVE-2023-25809, CVE-2025-31133, CVE-2025-52565, CVE-2025-52881 and CVE-2026-41579 (see
+//! `shared/design/security.md`; each has a regression test in `tests/rootfs.rs`).
 //! Never touches the host's mount table: init calls this only in its own mount namespace.
 //! Mirrors runc's `libcontainer/rootfs_linux.go`.
 //!
 //! Call order in init (single-threaded, in the new mount namespace, user namespace maps
 //! already written):
+//! 0. [`idmap_namespaces`], only for idmapped mounts in a user-namespaced container,
+//!    while init is still in the host's user namespace.
 //! 1. [`prepare`]: root propagation, rootfs bind, `config.mounts`, `/dev`, the
 //!    `before_pivot` callback (createContainer hooks), `pivot_root`.
 //! 2. [`mount_console`] when the process has a terminal.
@@ -38,6 +41,7 @@ use nix::sys::stat::Mode;
 use crate::config::{Config, NamespaceType};
 
 pub use dev::{default_devices, DEFAULT_DEVICE_NAMES};
+pub use mount::{idmap_namespaces, IdmapNamespaces};
 
 /// The error a `before_pivot` callback returns; kept boxed so the engine's own error type
 /// survives (downcast it from [`RootfsError::BeforePivot`]).
@@ -53,6 +57,9 @@ pub struct RootfsOptions<'a> {
     /// place for createContainer hooks (runc runs them there so they still see the host
     /// root). Its error aborts [`prepare`] as [`RootfsError::BeforePivot`].
     pub before_pivot: Option<&'a mut dyn FnMut() -> Result<(), HookFailure>>,
+    /// The user namespaces of idmapped mounts, made by [`idmap_namespaces`] before init
+    /// entered the container's user namespace; `None` makes them in [`prepare`].
+    pub idmap: Option<IdmapNamespaces>,
 }
 
 /// A failure while building the root filesystem; each variant names the step and its
@@ -328,7 +335,9 @@ impl RootContext {
 ///
 /// Call in init, single-threaded, after `unshare(CLONE_NEWNS)` (and the user namespace's
 /// maps are written), with the container's cgroup already joined (the cgroup mount reads
-/// `/proc/self/cgroup`) and before any other process can see the namespace. In order:
+/// `/proc/self/cgroup`) and before any other process can see the namespace. Every mount,
+/// device and path is checked first (nothing is mounted when one is invalid), and the
+/// user namespaces of idmapped mounts are made unless `opts.idmap` brings them. In order:
 /// 1. `/` becomes `config.root_propagation` (default rslave, as runc), the rootfs parent
 ///    mount private, and the rootfs is bound onto itself (`MS_BIND|MS_REC`);
 /// 2. every `config.mounts` entry in order, each destination resolved inside the rootfs
@@ -342,6 +351,10 @@ impl RootContext {
 pub fn prepare(config: &Config, opts: RootfsOptions<'_>) -> Result<(), RootfsError> {
     mount::validate_mounts(&config.mounts)?;
     dev::validate_devices(&config.devices)?;
+    let idmap = match opts.idmap {
+        Some(namespaces) => namespaces,
+        None => idmap_namespaces(config)?,
+    };
     let rootfs =
         std::fs::canonicalize(&config.rootfs).map_err(|source| RootfsError::OpenRootfs {
             path: config.rootfs.clone(),
@@ -354,8 +367,8 @@ pub fn prepare(config: &Config, opts: RootfsOptions<'_>) -> Result<(), RootfsErr
         in_user_ns: has_namespace(config, NamespaceType::User),
         in_cgroup_ns: has_namespace(config, NamespaceType::Cgroup),
     };
-    for entry in &config.mounts {
-        mount::mount_entry(&ctx, entry)?;
+    for (index, entry) in config.mounts.iter().enumerate() {
+        mount::mount_entry(&ctx, entry, idmap.get(index))?;
     }
     if dev::needs_dev_setup(config) {
         dev::setup_dev(&ctx, config)?;
@@ -430,4 +443,66 @@ fn open_rootfs(path: &Path) -> Result<OwnedFd, RootfsError> {
 
 fn open_current_root() -> Result<OwnedFd, RootfsError> {
     open_rootfs(Path::new("/"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_name_the_step_and_object() {
+        let cases: Vec<(RootfsError, &str)> = vec![
+            (
+                RootfsError::Mount {
+                    src: "tmpfs".into(),
+                    destination: "/run".into(),
+                    syscall: "fsmount",
+                    source: Errno::EINVAL,
+                },
+                "fsmount `tmpfs` on `/run`",
+            ),
+            (
+                RootfsError::ProcDestination {
+                    destination: "/proc".into(),
+                    reason: "it is a symlink",
+                },
+                "refuse to mount proc on `/proc`: it is a symlink",
+            ),
+            (
+                RootfsError::DevNullNotVerified {
+                    found: "a symlink".into(),
+                },
+                "refuse to mask paths with `/dev/null`: it is a symlink, not the char device 1:3",
+            ),
+            (
+                RootfsError::Sysctl {
+                    key: "kernel.shmmni".into(),
+                    source: Errno::EACCES,
+                },
+                "write sysctl `kernel.shmmni`",
+            ),
+        ];
+        for (err, want) in cases {
+            assert_eq!(err.to_string(), want);
+        }
+    }
+
+    #[test]
+    fn config_errors_are_told_apart() {
+        let invalid = RootfsError::InvalidSysctl {
+            key: "x".into(),
+            rule: "r",
+        };
+        assert!(invalid.is_invalid_config());
+        let system = RootfsError::Procfs(Errno::EPERM);
+        assert!(!system.is_invalid_config());
+        assert_eq!(
+            crate::Error::from(invalid).code(),
+            crate::ErrorCode::ConfigInvalid
+        );
+        assert_eq!(
+            crate::Error::from(system).code(),
+            crate::ErrorCode::SystemError
+        );
+    }
 }

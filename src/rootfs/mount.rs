@@ -18,9 +18,10 @@ use super::{cgroup, proc_check, propagation, RootContext, RootfsError};
 use crate::config::Mount;
 use crate::sys::mount::{
     attach_mount, clone_tree_at_path, fs_create, fs_mount, fs_open, fs_set_flag, fs_set_string,
-    set_mount_attr, MountAttrChange, MountAttrFlags,
+    new_user_namespace, set_mount_attr, set_mount_idmap, MountAttrChange, MountAttrFlags,
 };
 use crate::sys::path::{clean_in_root, mkdir_all_in_root, mkfile_in_root, open_in_root};
+use crate::sys::procfs::ProcfsHandle;
 
 /// Refuse, before anything is mounted, destinations that are not absolute and options
 /// this runtime does not implement.
@@ -31,11 +32,11 @@ pub(crate) fn validate_mounts(mounts: &[Mount]) -> Result<(), RootfsError> {
                 destination: m.destination.clone(),
             });
         }
-        if m.id_mapping.is_some() {
+        if m.id_mapping.is_some() && !is_bind(m) {
             return Err(RootfsError::Unsupported {
                 device: m.device.clone(),
                 destination: m.destination.clone(),
-                what: "an idmapped mount",
+                what: "an idmapped mount of a new filesystem (only binds can be idmapped)",
             });
         }
         proc_check::check_lexical_destination(m)?;
@@ -65,10 +66,68 @@ pub(crate) fn dev_wants_readonly(mounts: &[Mount]) -> bool {
         })
 }
 
-/// Perform one configured mount.
-pub(crate) fn mount_entry(ctx: &RootContext, m: &Mount) -> Result<(), RootfsError> {
+/// User namespaces carrying the id mappings of the config's idmapped mounts, one slot per
+/// `config.mounts` entry (`None` for mounts without `id_mapping`).
+#[derive(Debug, Default)]
+pub struct IdmapNamespaces {
+    by_mount: Vec<Option<OwnedFd>>,
+}
+
+impl IdmapNamespaces {
+    /// The namespace for mount number `index`, if it is idmapped.
+    pub(crate) fn get(&self, index: usize) -> Option<BorrowedFd<'_>> {
+        self.by_mount
+            .get(index)
+            .and_then(|fd| fd.as_ref())
+            .map(AsFd::as_fd)
+    }
+}
+
+/// Make the user namespaces of every idmapped mount of `config`.
+///
+/// Writing arbitrary host ids into a map needs the host's user namespace, so init calls
+/// this before it enters the container's user namespace and hands the result to
+/// [`super::prepare`] in [`super::RootfsOptions::idmap`]; without one, `prepare` calls it
+/// itself (which works when the container has no user namespace).
+pub fn idmap_namespaces(config: &crate::config::Config) -> Result<IdmapNamespaces, RootfsError> {
+    let mut procfs = None;
+    let mut by_mount = Vec::with_capacity(config.mounts.len());
+    for m in &config.mounts {
+        let Some(mapping) = &m.id_mapping else {
+            by_mount.push(None);
+            continue;
+        };
+        if procfs.is_none() {
+            procfs = Some(ProcfsHandle::open().map_err(RootfsError::Procfs)?);
+        }
+        let procfs = procfs.as_ref().ok_or(RootfsError::Procfs(Errno::ENOENT))?;
+        let fd = new_user_namespace(
+            procfs,
+            &id_map_text(&mapping.uid_mappings),
+            &id_map_text(&mapping.gid_mappings),
+        )
+        .map_err(|e| mount_error(m, "create the idmap user namespace", e))?;
+        by_mount.push(Some(fd));
+    }
+    Ok(IdmapNamespaces { by_mount })
+}
+
+/// The `/proc/<pid>/uid_map` text of a mapping.
+pub(crate) fn id_map_text(maps: &[crate::config::IdMap]) -> String {
+    maps.iter()
+        .map(|m| format!("{} {} {}\n", m.container_id, m.host_id, m.size))
+        .collect()
+}
+
+/// Perform one configured mount (`userns`: its idmap namespace, if idmapped).
+pub(crate) fn mount_entry(
+    ctx: &RootContext,
+    m: &Mount,
+    userns: Option<BorrowedFd<'_>>,
+) -> Result<(), RootfsError> {
+    tracing::debug!(device = %m.device, source = %m.source, destination = %m.destination.display(), "mount");
     if is_bind(m) {
-        return bind_mount(ctx, m);
+        return bind_mount(ctx, m, userns);
     }
     match m.device.as_str() {
         "cgroup" | "cgroup2" => cgroup::mount_cgroup(ctx, m),
@@ -85,8 +144,11 @@ pub(crate) fn mount_entry(ctx: &RootContext, m: &Mount) -> Result<(), RootfsErro
             let detached = match new_fs_mount(m, flags) {
                 Ok(fd) => fd,
                 Err(err) => match rootless_fallback_source(ctx, m, &err) {
-                    Some(host) => bind_detached(m, Path::new(host), true, flags)?,
-                    None => return Err(err),
+                    Some(host) if Path::new(host).exists() => {
+                        tracing::debug!(device = %m.device, host, "new instance refused, binding the host's");
+                        bind_detached(m, Path::new(host), true, flags)?
+                    }
+                    _ => return Err(err),
                 },
             };
             let target = mountpoint(ctx, &m.destination, true)?;
@@ -125,13 +187,21 @@ fn fs_flags(m: &Mount) -> MsFlags {
 
 /// A bind mount of a host path, with `ro`/`nosuid`/… applied to the top mount before it
 /// becomes visible and `rro` & co. (`rec_attr`) applied recursively.
-fn bind_mount(ctx: &RootContext, m: &Mount) -> Result<(), RootfsError> {
+fn bind_mount(
+    ctx: &RootContext,
+    m: &Mount,
+    userns: Option<BorrowedFd<'_>>,
+) -> Result<(), RootfsError> {
     let flags = fs_flags(m);
     let source = Path::new(&m.source);
     let is_dir = std::fs::metadata(source)
         .map_err(|e| mount_error(m, "stat", errno_of(&e)))?
         .is_dir();
     let detached = bind_detached(m, source, flags.contains(MsFlags::MS_REC), flags)?;
+    if let (Some(userns), Some(mapping)) = (userns, &m.id_mapping) {
+        set_mount_idmap(detached.as_fd(), mapping.recursive, userns)
+            .map_err(|e| mount_error(m, "mount_setattr", e))?;
+    }
     let target = mountpoint(ctx, &m.destination, is_dir)?;
     proc_check::check_resolved_destination(ctx, m, target.as_fd())?;
     attach(m, detached.as_fd(), target.as_fd())
@@ -195,7 +265,7 @@ fn attach(m: &Mount, detached: BorrowedFd<'_>, target: BorrowedFd<'_>) -> Result
         let change = MountAttrChange {
             set: MountAttrFlags::from_bits(rec.attr_set),
             clear: MountAttrFlags::from_bits(rec.attr_clr),
-            propagation: MsFlags::from_bits_truncate(rec.propagation),
+            propagation: MsFlags::from_bits_truncate(rec.propagation) & !MsFlags::MS_REC,
         };
         set_mount_attr(detached, true, change).map_err(|e| mount_error(m, "mount_setattr", e))?;
     }
@@ -283,6 +353,15 @@ pub(crate) fn errno_of(e: &std::io::Error) -> Errno {
     Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO))
 }
 
+/// A detached, empty, read-only tmpfs: what masks a directory (runc mounts `tmpfs` with
+/// `MS_RDONLY`) or stands in for an unavailable cgroup hierarchy.
+pub(crate) fn empty_readonly_tmpfs() -> Result<OwnedFd, (&'static str, Errno)> {
+    let fs = fs_open("tmpfs").map_err(|e| ("fsopen", e))?;
+    fs_set_string(fs.as_fd(), "source", "tmpfs").map_err(|e| ("fsconfig", e))?;
+    fs_create(fs.as_fd()).map_err(|e| ("fsconfig", e))?;
+    fs_mount(fs.as_fd(), MountAttrFlags::RDONLY).map_err(|e| ("fsmount", e))
+}
+
 /// The per-mount attributes that `MS_*` flags of a new filesystem ask for.
 pub(crate) fn fs_attr_flags(flags: MsFlags) -> MountAttrFlags {
     let mut attrs = MountAttrFlags::EMPTY;
@@ -361,6 +440,25 @@ pub(crate) fn data_options(data: &str) -> Vec<(&str, Option<&str>)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn id_map_text_is_procfs_format() {
+        use crate::config::IdMap;
+        let maps = [
+            IdMap {
+                container_id: 0,
+                host_id: 100000,
+                size: 65536,
+            },
+            IdMap {
+                container_id: 65536,
+                host_id: 1000,
+                size: 1,
+            },
+        ];
+        assert_eq!(id_map_text(&maps), "0 100000 65536\n65536 1000 1\n");
+        assert_eq!(id_map_text(&[]), "");
+    }
 
     #[test]
     fn data_options_split() {

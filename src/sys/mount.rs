@@ -303,3 +303,97 @@ pub fn fs_mount(fs: BorrowedFd<'_>, attrs: MountAttrFlags) -> nix::Result<OwnedF
     };
     owned_fd_from(ret)
 }
+
+/// `mount_setattr(fd, "", AT_EMPTY_PATH [| AT_RECURSIVE], {MOUNT_ATTR_IDMAP, userns})`—make
+/// the detached mount `fd` an idmapped mount with the id mappings of `userns`.
+///
+/// # References
+/// - [`mount_setattr(2)`](https://man7.org/linux/man-pages/man2/mount_setattr.2.html)
+pub fn set_mount_idmap(
+    fd: BorrowedFd<'_>,
+    recursive: bool,
+    userns: BorrowedFd<'_>,
+) -> nix::Result<()> {
+    let attr = RawMountAttr {
+        attr_set: libc::MOUNT_ATTR_IDMAP,
+        attr_clr: 0,
+        propagation: 0,
+        userns_fd: userns.as_raw_fd() as u64,
+    };
+    let mut flags = libc::AT_EMPTY_PATH as libc::c_uint;
+    if recursive {
+        flags |= libc::AT_RECURSIVE as libc::c_uint;
+    }
+    // SAFETY: `attr` is a VER0-sized `struct mount_attr` alive for the call and the path is
+    // a static empty string; the kernel only reads both.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_mount_setattr,
+            fd.as_raw_fd(),
+            c"".as_ptr(),
+            flags,
+            &attr as *const RawMountAttr,
+            std::mem::size_of::<RawMountAttr>(),
+        )
+    };
+    Errno::result(ret).map(drop)
+}
+
+/// A user namespace with the given `uid_map`/`gid_map` contents, as an nsfs fd: what an
+/// idmapped mount takes its mappings from.
+///
+/// A child is cloned straight into a new user namespace (`clone(CLONE_NEWUSER)`, no
+/// shared memory, so it only runs `pause()`, which is async-signal-safe), its maps are
+/// written through `procfs` (an instance of the caller's pid namespace, so the pid
+/// matches), its `ns/user` is opened, and it is killed and reaped.
+///
+/// # References
+/// - [`user_namespaces(7)`](https://man7.org/linux/man-pages/man7/user_namespaces.7.html)
+pub fn new_user_namespace(
+    procfs: &super::procfs::ProcfsHandle,
+    uid_map: &str,
+    gid_map: &str,
+) -> nix::Result<OwnedFd> {
+    use nix::fcntl::OFlag;
+    use nix::sys::signal::{kill, Signal};
+    use nix::sys::wait::waitpid;
+    use nix::unistd::Pid;
+    use std::io::Write;
+
+    let flags = (libc::CLONE_NEWUSER | libc::SIGCHLD) as libc::c_ulong;
+    // SAFETY: a fork-like clone (no CLONE_VM, no new stack): the child gets a private copy
+    // of the address space and only loops on pause(), which is async-signal-safe, until
+    // the parent kills it; the parent continues normally.
+    let ret = unsafe { libc::syscall(libc::SYS_clone, flags, 0usize, 0usize, 0usize, 0usize) };
+    if ret < 0 {
+        return Err(Errno::last());
+    }
+    if ret == 0 {
+        loop {
+            // SAFETY: pause() has no preconditions and is async-signal-safe.
+            unsafe { libc::pause() };
+        }
+    }
+    let pid = Pid::from_raw(ret as i32);
+    let write_map = |name: &str, map: &str| -> nix::Result<()> {
+        let fd = procfs.open_beneath(Path::new(&format!("{pid}/{name}")), OFlag::O_WRONLY)?;
+        std::fs::File::from(fd)
+            .write_all(map.as_bytes())
+            .map_err(|e| Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)))
+    };
+    let result = write_map("uid_map", uid_map)
+        .and_then(|()| write_map("gid_map", gid_map))
+        .and_then(|()| {
+            // ns/user is a magic link, so it is opened with plain openat in our private procfs
+            // rather than with RESOLVE_NO_MAGICLINKS.
+            nix::fcntl::openat(
+                procfs.root(),
+                format!("{pid}/ns/user").as_str(),
+                OFlag::O_RDONLY | OFlag::O_CLOEXEC,
+                nix::sys::stat::Mode::empty(),
+            )
+        });
+    let _ = kill(pid, Signal::SIGKILL);
+    let _ = waitpid(pid, None);
+    result
+}

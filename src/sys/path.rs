@@ -289,6 +289,98 @@ mod tests {
         }
     }
 
+    /// A scratch directory standing in for a rootfs (no mounts: safe in the threaded
+    /// test harness).
+    fn scratch_root(name: &str) -> (PathBuf, OwnedFd) {
+        let dir = std::env::temp_dir().join(format!("unitbox-path-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let fd = nix::fcntl::open(&dir, OFlag::O_PATH | OFlag::O_DIRECTORY, Mode::empty()).unwrap();
+        (dir, fd)
+    }
+
+    #[test]
+    fn mkdir_all_follows_symlinks_only_inside_the_root() {
+        let (dir, root) = scratch_root("mkdir");
+        let probe = format!("unitbox-mkdir-probe-{}", std::process::id());
+        std::os::unix::fs::symlink("/", dir.join("abs")).unwrap();
+        std::os::unix::fs::symlink("../../../../../..", dir.join("up")).unwrap();
+        let mode = Mode::from_bits_truncate(0o755);
+        mkdir_all_in_root(
+            root.as_fd(),
+            &Path::new("/abs").join(&probe).join("x"),
+            mode,
+        )
+        .unwrap();
+        mkdir_all_in_root(root.as_fd(), &Path::new("up/tmp").join(&probe), mode).unwrap();
+        assert!(dir.join(&probe).join("x").is_dir());
+        assert!(dir.join("tmp").join(&probe).is_dir());
+        assert!(
+            !Path::new("/").join(&probe).exists(),
+            "created on the host root"
+        );
+        assert!(
+            !Path::new("/tmp").join(&probe).exists(),
+            "created in the host /tmp"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn mkdir_all_refuses_dangling_and_file_components() {
+        let (dir, root) = scratch_root("dangling");
+        let probe = format!("/tmp/unitbox-dangling-probe-{}", std::process::id());
+        std::os::unix::fs::symlink(&probe, dir.join("dangling")).unwrap();
+        std::fs::write(dir.join("file"), "").unwrap();
+        let mode = Mode::from_bits_truncate(0o755);
+        assert!(mkdir_all_in_root(root.as_fd(), Path::new("/dangling"), mode).is_err());
+        assert!(mkdir_all_in_root(root.as_fd(), Path::new("/dangling/x"), mode).is_err());
+        assert_eq!(
+            mkdir_all_in_root(root.as_fd(), Path::new("/file/x"), mode).err(),
+            Some(Errno::ENOTDIR)
+        );
+        assert!(!Path::new(&probe).exists(), "created on the host");
+        assert!(
+            !dir.join(probe.trim_start_matches('/')).exists(),
+            "symlink target created"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn mkfile_makes_a_file_inside_through_symlinked_parents() {
+        let (dir, root) = scratch_root("mkfile");
+        std::os::unix::fs::symlink("/", dir.join("abs")).unwrap();
+        let fd = mkfile_in_root(
+            root.as_fd(),
+            Path::new("/abs/etc/hosts"),
+            Mode::from_bits_truncate(0o644),
+        )
+        .unwrap();
+        let st = nix::sys::stat::fstat(&fd).unwrap();
+        assert_eq!(st.st_mode & libc::S_IFMT, libc::S_IFREG);
+        assert!(dir.join("etc/hosts").is_file());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn open_in_root_never_leaves_the_root() {
+        let (dir, root) = scratch_root("open");
+        std::os::unix::fs::symlink("/etc/passwd", dir.join("passwd")).unwrap();
+        assert_eq!(
+            open_in_root(root.as_fd(), Path::new("/passwd"), false).err(),
+            Some(Errno::ENOENT)
+        );
+        assert_eq!(
+            open_in_root(root.as_fd(), Path::new("/../../etc/passwd"), false).err(),
+            Some(Errno::ENOENT)
+        );
+        let link = open_in_root(root.as_fd(), Path::new("/passwd"), true).unwrap();
+        let st = nix::sys::stat::fstat(&link).unwrap();
+        assert_eq!(st.st_mode & libc::S_IFMT, libc::S_IFLNK);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
     #[test]
     fn split_parent_of_root_is_an_error() {
         assert_eq!(split_parent(Path::new("")), Err(Errno::EINVAL));

@@ -48,7 +48,11 @@ impl ProcfsHandle {
     pub fn open() -> nix::Result<ProcfsHandle> {
         match ProcfsHandle::open_private() {
             Ok(handle) => Ok(handle),
-            Err(_) => ProcfsHandle::open_mounted(Path::new("/proc")),
+            Err(errno) => {
+                // Expected in some user namespaces (a fully visible procfs is required).
+                tracing::debug!(%errno, "private procfs refused, using the verified /proc");
+                ProcfsHandle::open_mounted(Path::new("/proc"))
+            }
         }
     }
 
@@ -142,4 +146,59 @@ fn verify_proc_root(fd: OwnedFd) -> nix::Result<OwnedFd> {
         return Err(Errno::EXDEV);
     }
     Ok(fd)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_root_of_a_procfs_is_accepted() {
+        assert_eq!(
+            ProcfsHandle::open_mounted(Path::new("/proc/sys")).err(),
+            Some(Errno::EXDEV)
+        );
+        assert_eq!(
+            ProcfsHandle::open_mounted(Path::new("/")).err(),
+            Some(Errno::EXDEV)
+        );
+        let proc = ProcfsHandle::open_mounted(Path::new("/proc")).unwrap();
+        assert_eq!(proc.source(), ProcfsSource::Mounted);
+        assert!(proc
+            .read_self(Path::new("mountinfo"))
+            .unwrap()
+            .contains(" / "));
+    }
+
+    #[test]
+    fn private_instance_opens_sys_and_self() {
+        let proc = ProcfsHandle::open().unwrap();
+        assert_eq!(proc.source(), ProcfsSource::Private);
+        let ostype = proc
+            .open_sys(Path::new("kernel/ostype"), OFlag::O_RDONLY)
+            .unwrap();
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut std::fs::File::from(ostype), &mut text).unwrap();
+        assert_eq!(text.trim(), "Linux");
+        assert!(proc
+            .read_self(Path::new("status"))
+            .unwrap()
+            .contains("Pid:"));
+    }
+
+    #[test]
+    fn paths_may_not_leave_the_instance() {
+        let proc = ProcfsHandle::open().unwrap();
+        assert!(proc
+            .open_beneath(Path::new("../etc/passwd"), OFlag::O_RDONLY)
+            .is_err());
+        assert!(proc
+            .open_beneath(Path::new("/etc/passwd"), OFlag::O_RDONLY)
+            .is_err());
+        // A magic link: refused by RESOLVE_NO_MAGICLINKS.
+        assert_eq!(
+            proc.open_self(Path::new("exe"), OFlag::O_RDONLY).err(),
+            Some(Errno::ELOOP)
+        );
+    }
 }

@@ -1,0 +1,183 @@
+//! unitboxd benchmark: create→start→exit→delete of a `/bin/true` container through D-Bus
+//! (one persistent connection per client; 1 and 8 concurrent clients) against the crun
+//! CLI doing the same, and the daemon's RSS idle and with many running containers.
+//!
+//! A real test as well: every cycle must end with exit status 0 and leave nothing behind.
+//! Numbers are printed; for the published figures run it optimised:
+//! `cargo test --release --test daemon_bench -- --nocapture` (environment:
+//! `UNITBOX_BENCH_CYCLES`, default 20 per client; `UNITBOX_BENCH_RUNNING`, default 50).
+//! Every create seals a copy of the `unitbox` binary for init: a 140 MB debug build
+//! dominates the debug numbers.
+
+mod daemon_support;
+mod support;
+
+use std::time::{Duration, Instant};
+
+use daemon_support::*;
+use futures_util::StreamExt;
+use zbus::{MatchRule, MessageStream, Proxy};
+
+type Options = std::collections::HashMap<&'static str, zbus::Variant<'static>>;
+
+fn env_number(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// One create→start→exit→delete through the daemon; returns its wall time.
+async fn dbus_cycle(conn: &zbus::Connection, id: &str, bundle: &str) -> Duration {
+    let m = Proxy::new(conn, BUS, MANAGER, MANAGER_IFACE).await.unwrap();
+    let path = unitbox::daemon::path::container_path(id);
+    let rule = MatchRule::builder()
+        .msg_type(zbus::message::Type::Signal)
+        .interface(CONTAINER_IFACE)
+        .member("Exited")
+        .path(path.as_str().to_owned())
+        .build()
+        .unwrap();
+    let mut exited = MessageStream::for_match_rule(rule, conn, std::num::NonZeroUsize::new(4))
+        .await
+        .unwrap();
+    let start = Instant::now();
+    let _: zbus::OwnedObjectPath = m
+        .call("RunContainer", &(id, bundle, Options::new()))
+        .await
+        .unwrap();
+    let msg = exited.next().await.unwrap().unwrap();
+    let (code, status): (i32, i32) = msg.body().deserialize().unwrap();
+    assert_eq!((code, status), (1, 0), "{id} exited cleanly");
+    let _: () = m.call("DestroyContainer", &(id, 0u64)).await.unwrap();
+    start.elapsed()
+}
+
+/// `clients` concurrent clients, each with its own connection, `cycles` cycles each.
+async fn dbus_round(bundle: &str, clients: usize, cycles: usize) -> (Vec<Duration>, Duration) {
+    let start = Instant::now();
+    let tasks = (0..clients).map(|c| {
+        let bundle = bundle.to_owned();
+        async move {
+            let conn = zbus::Connection::system().await.unwrap();
+            let mut times = Vec::new();
+            for i in 0..cycles {
+                times.push(dbus_cycle(&conn, &format!("bench-{clients}-{c}-{i}"), &bundle).await);
+            }
+            times
+        }
+    });
+    let times = futures_util::future::join_all(tasks).await.concat();
+    (times, start.elapsed())
+}
+
+/// The same cycle with the crun CLI (`crun run` creates, starts, waits and deletes).
+fn crun_round(bundle: &str, clients: usize, cycles: usize) -> (Vec<Duration>, Duration) {
+    let start = Instant::now();
+    let times = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..clients)
+            .map(|c| {
+                s.spawn(move || {
+                    (0..cycles)
+                        .map(|i| {
+                            let id = format!("crun-{clients}-{c}-{i}");
+                            let t = Instant::now();
+                            let out = run(
+                                "crun",
+                                &[
+                                    "--systemd-cgroup",
+                                    "--root",
+                                    "/run/crun-bench",
+                                    "run",
+                                    "--bundle",
+                                    bundle,
+                                    &id,
+                                ],
+                            );
+                            assert!(
+                                out.status.success(),
+                                "crun run: {}",
+                                String::from_utf8_lossy(&out.stderr)
+                            );
+                            t.elapsed()
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap())
+            .collect::<Vec<_>>()
+    });
+    (times, start.elapsed())
+}
+
+fn report(what: &str, mut times: Vec<Duration>, total: Duration) {
+    times.sort();
+    let median = times[times.len() / 2];
+    let rate = times.len() as f64 / total.as_secs_f64();
+    println!(
+        "{what:<28} n={:<4} median {:>7.1} ms   throughput {:>6.1} containers/s",
+        times.len(),
+        median.as_secs_f64() * 1000.0,
+        rate
+    );
+}
+
+fn daemon_rss_kib() -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{}/status", daemon_pid())).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap()
+}
+
+#[test]
+fn bench_dbus_against_crun() {
+    support::in_systemd(|| {
+        install_service();
+        let cycles = env_number("UNITBOX_BENCH_CYCLES", 20);
+        let running = env_number("UNITBOX_BENCH_RUNNING", 50);
+        let mut true_spec = spec("true");
+        true_spec["process"]["args"] = serde_json::json!(["/bin/true"]);
+        // Debian 12's crun knows runtime-spec versions up to 1.0.x.
+        true_spec["ociVersion"] = "1.0.2".into();
+        let bundle = bundle_with("daemon-bench", &true_spec);
+        manager_ok("ListContainers", &[]);
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        // Warm up (sealed binary cache, systemd).
+        rt.block_on(dbus_round(&bundle, 1, 2));
+        let idle = daemon_rss_kib();
+
+        let (t, total) = rt.block_on(dbus_round(&bundle, 1, cycles));
+        report("unitboxd D-Bus, 1 client", t, total);
+        let (t, total) = rt.block_on(dbus_round(&bundle, 8, cycles.div_ceil(2)));
+        report("unitboxd D-Bus, 8 clients", t, total);
+        let (t, total) = crun_round(&bundle, 1, cycles);
+        report("crun CLI, 1 client", t, total);
+        let (t, total) = crun_round(&bundle, 8, cycles.div_ceil(2));
+        report("crun CLI, 8 clients", t, total);
+
+        let sleeper = bundle_with("daemon-bench-sleep", &spec("sleep 100000"));
+        let started = Instant::now();
+        for i in 0..running {
+            manager_ok(
+                "RunContainer",
+                &["ssa{sv}", &format!("run{i}"), &sleeper, "0"],
+            );
+        }
+        let busy = daemon_rss_kib();
+        println!(
+            "daemon RSS: idle {idle} KiB, with {running} running containers {busy} KiB \
+             (started in {:.1} s)",
+            started.elapsed().as_secs_f64()
+        );
+        let listed = manager_ok("ListContainers", &[]);
+        assert_eq!(listed[0].as_array().unwrap().len(), running);
+        destroy_all();
+        let listed = manager_ok("ListContainers", &[]);
+        assert!(listed[0].as_array().unwrap().is_empty());
+    });
+}

@@ -1,0 +1,334 @@
+//! unitboxd end to end: D-Bus activation of the installed unit, then the whole lifecycle of
+//! a busybox container driven with busctl and checked with systemctl and journalctl.
+
+mod daemon_support;
+mod support;
+
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use daemon_support::*;
+
+#[test]
+fn lifecycle_through_busctl() {
+    support::in_systemd(|| {
+        install_service();
+        let bundle = bundle_with(
+            "daemon-life",
+            &spec(&format!(
+                "echo out-line; echo err-line >&2; {SERVE_UNTIL_TERM}"
+            )),
+        );
+        // Signals, as busctl monitor prints them (started before the daemon: activation).
+        let monitor_log = support::scratch_dir("daemon-life-monitor").join("signals.json");
+        let mut monitor = Command::new("busctl")
+            .args(["monitor", "--json=short", BUS])
+            .stdout(std::fs::File::create(&monitor_log).unwrap())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+
+        // Create: the reply comes once the scope job is done.
+        let path = manager_ok("CreateContainer", &["ssa{sv}", "life", &bundle, "0"]);
+        assert_eq!(path[0], "/io/unitbox/runtime1/container/life");
+        assert_ne!(daemon_pid(), 0, "D-Bus activation started unitboxd");
+        assert_eq!(status("life"), "created");
+        assert_eq!(
+            support::systemctl_show("unitbox-life.scope", "ActiveState"),
+            "active"
+        );
+        // Containers and monitors never live in the daemon's cgroup.
+        let daemon_procs = run_ok(
+            "busctl",
+            &[
+                "--json=short",
+                "call",
+                "org.freedesktop.systemd1",
+                "/org/freedesktop/systemd1",
+                "org.freedesktop.systemd1.Manager",
+                "GetUnitProcesses",
+                "s",
+                "unitboxd.service",
+            ],
+        );
+        let daemon_procs: serde_json::Value = serde_json::from_str(daemon_procs.trim()).unwrap();
+        assert_eq!(
+            daemon_procs["data"][0].as_array().unwrap().len(),
+            1,
+            "{daemon_procs}"
+        );
+
+        manager_ok("StartContainer", &["s", "life"]);
+        assert_eq!(status("life"), "running");
+        let init_pid = property("life", "InitPid").as_u64().unwrap();
+        assert!(init_pid > 1);
+        let by_pid = manager_ok("GetContainerByPID", &["u", &init_pid.to_string()]);
+        assert_eq!(by_pid[0], "/io/unitbox/runtime1/container/life");
+
+        // Output went to the journal, attributed to the scope.
+        wait_for(
+            "container output in the journal",
+            Duration::from_secs(10),
+            || {
+                let out = run_ok(
+                    "journalctl",
+                    &["--no-pager", "-o", "cat", "-u", "unitbox-life.scope"],
+                );
+                out.contains("out-line") && out.contains("err-line")
+            },
+        );
+
+        // Exec with stdout to a file.
+        let out_file = support::scratch_dir("daemon-life-exec").join("exec.out");
+        let exec = manager_ok(
+            "ExecContainer",
+            &[
+                "sasassa{sv}",
+                "life",
+                "3",
+                "sh",
+                "-c",
+                "echo exec-out; hostname",
+                "0",
+                "/",
+                "1",
+                "StdoutPath",
+                "s",
+                out_file.to_str().unwrap(),
+            ],
+        );
+        assert!(exec[0].as_u64().unwrap() > 0, "{exec}");
+        wait_for("exec output", Duration::from_secs(10), || {
+            std::fs::read_to_string(&out_file).is_ok_and(|s| s.contains("exec-out\nunitbox"))
+        });
+        let exec2 = support::scratch_dir("daemon-life-exec2").join("exec.out");
+        manager_ok(
+            "ExecContainer",
+            &[
+                "sasassa{sv}",
+                "life",
+                "2",
+                "echo",
+                "exec-two",
+                "0",
+                "",
+                "1",
+                "StdoutPath",
+                "s",
+                exec2.to_str().unwrap(),
+            ],
+        );
+        // Exec without paths: its output joins the container's journal stream.
+        manager_ok(
+            "ExecContainer",
+            &[
+                "sasassa{sv}",
+                "life",
+                "2",
+                "echo",
+                "exec-journal",
+                "0",
+                "",
+                "0",
+            ],
+        );
+        wait_for(
+            "exec output in the journal",
+            Duration::from_secs(10),
+            || {
+                run_ok(
+                    "journalctl",
+                    &["--no-pager", "-o", "cat", "-u", "unitbox-life.scope"],
+                )
+                .contains("exec-journal")
+            },
+        );
+
+        // Pause and resume.
+        manager_ok("PauseContainer", &["s", "life"]);
+        assert_eq!(status("life"), "paused");
+        manager_ok("ResumeContainer", &["s", "life"]);
+        assert_eq!(status("life"), "running");
+
+        // Update, checked with systemctl.
+        manager_ok(
+            "UpdateContainer",
+            &["sst", "life", r#"{"pids": {"limit": 77}}"#, "0"],
+        );
+        assert_eq!(
+            support::systemctl_show("unitbox-life.scope", "TasksMax"),
+            "77"
+        );
+
+        // Stats and processes.
+        let stats = manager_ok("GetContainerStats", &["s", "life"]);
+        assert!(
+            stats[0]["TasksCurrent"]["data"].as_u64().unwrap() >= 1,
+            "{stats}"
+        );
+        assert!(stats[0]["Json"]["data"]
+            .as_str()
+            .unwrap()
+            .contains("memory"));
+        let procs = manager_ok("GetContainerProcesses", &["s", "life"]);
+        let procs = procs[0].as_array().unwrap();
+        assert!(
+            procs.iter().any(|p| p[1].as_u64() == Some(init_pid)),
+            "init {init_pid} in {procs:?}"
+        );
+        let state: serde_json::Value = serde_json::from_str(
+            manager_ok("GetContainerState", &["s", "life"])[0]
+                .as_str()
+                .unwrap(),
+        )
+        .unwrap();
+        assert_eq!(state["status"], "running");
+        assert_eq!(state["pid"], init_pid);
+
+        // Readers may read, only root may change anything.
+        let nobody = ["--reuid=65534", "--regid=65534", "--clear-groups", "busctl"];
+        let read = |args: &[&str]| {
+            let mut all = nobody.to_vec();
+            all.extend_from_slice(args);
+            run("setpriv", &all)
+        };
+        let list = read(&["call", BUS, MANAGER, MANAGER_IFACE, "ListContainers"]);
+        assert!(
+            list.status.success(),
+            "{}",
+            String::from_utf8_lossy(&list.stderr)
+        );
+        let kill = read(&[
+            "--",
+            "call",
+            BUS,
+            MANAGER,
+            MANAGER_IFACE,
+            "KillContainer",
+            "ssi",
+            "life",
+            "all",
+            "9",
+        ]);
+        assert!(!kill.status.success());
+        assert!(
+            String::from_utf8_lossy(&kill.stderr).contains("denied"),
+            "{}",
+            String::from_utf8_lossy(&kill.stderr)
+        );
+        assert_eq!(status("life"), "running");
+
+        // Stopped from outside: systemctl stop on the scope.
+        run_ok("systemctl", &["stop", "unitbox-life.scope"]);
+        wait_for(
+            "stopped after systemctl stop",
+            Duration::from_secs(1),
+            || status("life") == "stopped",
+        );
+        assert_eq!(property("life", "ExitCode"), 1, "CLD_EXITED");
+        assert_eq!(
+            property("life", "ExitStatus"),
+            7,
+            "the TERM trap's exit code"
+        );
+
+        // Killed from outside: systemctl kill -s KILL takes init and its monitor at once.
+        manager_ok("RunContainer", &["ssa{sv}", "victim", &bundle, "0"]);
+        run_ok("systemctl", &["kill", "-s", "KILL", "unitbox-victim.scope"]);
+        wait_for(
+            "stopped after systemctl kill",
+            Duration::from_secs(1),
+            || status("victim") == "stopped",
+        );
+        assert_eq!(property("victim", "ExitCode"), 2, "CLD_KILLED");
+        assert_eq!(property("victim", "ExitStatus"), 9);
+        manager_ok("DestroyContainer", &["st", "victim", "0"]);
+
+        // Destroy.
+        manager_ok("DestroyContainer", &["st", "life", "0"]);
+        let err = manager_err("GetContainer", &["s", "life"]);
+        assert!(err.contains("no container `life`"), "{err}");
+
+        std::thread::sleep(Duration::from_millis(300));
+        let _ = monitor.kill();
+        let _ = monitor.wait();
+        let signals = std::fs::read_to_string(&monitor_log).unwrap();
+        for member in [
+            "ContainerNew",
+            "StatusChanged",
+            "PropertiesChanged",
+            "Exited",
+            "ContainerRemoved",
+        ] {
+            assert!(
+                signals.contains(&format!("\"member\":\"{member}\"")),
+                "signal {member} not seen in:\n{signals}"
+            );
+        }
+    });
+}
+
+#[test]
+fn daemon_serves_the_committed_introspection() {
+    support::in_systemd(|| {
+        install_service();
+        let bundle = bundle_with("daemon-xml", &spec("sleep 100"));
+        let path = manager_ok("CreateContainer", &["ssa{sv}", "xml", &bundle, "0"]);
+        let path = path[0].as_str().unwrap().to_owned();
+        // UNITBOX_BLESS_XML=1 rewrites the committed files from the running daemon.
+        let bless = std::env::var_os("UNITBOX_BLESS_XML").is_some();
+        for (path, iface) in [(MANAGER, MANAGER_IFACE), (path.as_str(), CONTAINER_IFACE)] {
+            let xml = run_ok("busctl", &["introspect", "--xml-interface", BUS, path]);
+            let served = interface_block(&xml, iface);
+            let file = format!("{}/dbus-interfaces/{iface}.xml", env!("CARGO_MANIFEST_DIR"));
+            if bless {
+                std::fs::write(&file, format!("{served}\n")).unwrap();
+            }
+            let committed = std::fs::read_to_string(&file).unwrap_or_default();
+            assert_eq!(
+                served,
+                committed.trim_end(),
+                "{file} differs from what the daemon serves (UNITBOX_BLESS_XML=1 rewrites it)"
+            );
+        }
+        manager_ok("DestroyContainer", &["st", "xml", "1"]);
+    });
+}
+
+/// The `<interface name="iface">…</interface>` block of an introspection document.
+fn interface_block(xml: &str, iface: &str) -> String {
+    let start = xml
+        .find(&format!("<interface name=\"{iface}\">"))
+        .unwrap_or_else(|| panic!("{iface} not served:\n{xml}"));
+    let end = start + xml[start..].find("</interface>").unwrap() + "</interface>".len();
+    xml[start..end].to_owned()
+}
+
+#[test]
+fn oom_kill_is_signalled() {
+    support::in_systemd(|| {
+        install_service();
+        let mut oom_spec = spec(&format!(
+            "sh -c 'x=$(head -c 400000000 /dev/zero | tr \"\\0\" a)'; echo survived; {SERVE_UNTIL_TERM}"
+        ));
+        oom_spec["linux"]["resources"]["memory"] =
+            serde_json::json!({"limit": 33554432, "swap": 33554432});
+        let bundle = bundle_with("daemon-oom", &oom_spec);
+        let log = support::scratch_dir("daemon-oom-monitor").join("signals.json");
+        manager_ok("ListContainers", &[]);
+        let mut monitor = Command::new("busctl")
+            .args(["monitor", "--json=short", BUS])
+            .stdout(std::fs::File::create(&log).unwrap())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(300));
+        manager_ok("RunContainer", &["ssa{sv}", "oom", &bundle, "0"]);
+        wait_for("the OOM signal", Duration::from_secs(20), || {
+            std::fs::read_to_string(&log).is_ok_and(|s| s.contains("\"member\":\"OOM\""))
+        });
+        let _ = monitor.kill();
+        let _ = monitor.wait();
+        manager_ok("DestroyContainer", &["st", "oom", "1"]);
+    });
+}

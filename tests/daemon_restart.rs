@@ -1,0 +1,113 @@
+//! unitboxd survives itself: `systemctl restart unitboxd` and `kill -9` of the daemon lose
+//! no container, and an exit that happens while the daemon is down is still reported.
+
+mod daemon_support;
+mod support;
+
+use std::time::Duration;
+
+use daemon_support::*;
+
+/// Containers kept running across the restarts.
+const CONTAINERS: usize = 20;
+
+fn ids() -> Vec<String> {
+    (0..CONTAINERS).map(|i| format!("keep{i}")).collect()
+}
+
+fn listed() -> Vec<(String, String)> {
+    let list = manager_ok("ListContainers", &[]);
+    list[0]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|row| {
+            (
+                row[0].as_str().unwrap().to_owned(),
+                row[1].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+fn assert_all_running(except: Option<&str>) {
+    let listed = listed();
+    assert_eq!(listed.len(), CONTAINERS, "{listed:?}");
+    for (id, status) in &listed {
+        if Some(id.as_str()) != except {
+            assert_eq!(status, "running", "{id} in {listed:?}");
+            assert_eq!(
+                support::systemctl_show(&format!("unitbox-{id}.scope"), "ActiveState"),
+                "active"
+            );
+        }
+    }
+}
+
+#[test]
+fn restart_and_kill_lose_no_container() {
+    support::in_systemd(|| {
+        install_service();
+        let bundle = bundle_with("daemon-restart", &spec(SERVE_UNTIL_TERM));
+        for id in ids() {
+            manager_ok("RunContainer", &["ssa{sv}", &id, &bundle, "0"]);
+        }
+        assert_all_running(None);
+
+        // 1. A clean restart.
+        let before = daemon_pid();
+        run_ok("systemctl", &["restart", "unitboxd.service"]);
+        let after = daemon_pid();
+        assert_ne!(before, after, "the daemon was restarted");
+        assert_all_running(None);
+        // The unit references were taken again: systemd keeps tracking the new daemon.
+        let refs = support::systemctl_show("unitbox-keep1.scope", "Refs");
+        assert!(!refs.is_empty(), "Refs of unitbox-keep1.scope");
+        // Still manageable after the restart.
+        manager_ok("PauseContainer", &["s", "keep1"]);
+        assert_eq!(status("keep1"), "paused");
+        manager_ok("ResumeContainer", &["s", "keep1"]);
+
+        // 2. kill -9, and a container exits while the daemon is down.
+        let init0 = property("keep0", "InitPid").as_u64().unwrap().to_string();
+        let victim = daemon_pid();
+        run_ok("kill", &["-9", &victim.to_string()]);
+        wait_for("the daemon to be gone", Duration::from_secs(5), || {
+            !std::path::Path::new(&format!("/proc/{victim}")).exists()
+        });
+        run_ok("kill", &["-TERM", &init0]);
+        wait_for("keep0's scope to end", Duration::from_secs(10), || {
+            support::systemctl_show("unitbox-keep0.scope", "ActiveState") != "active"
+        });
+        // Restart=on-failure (or the next call's activation) brings the daemon back.
+        wait_for("the daemon to come back", Duration::from_secs(20), || {
+            manager("ListContainers", &[]).status.success()
+        });
+        assert_ne!(daemon_pid(), victim);
+        assert_all_running(Some("keep0"));
+        assert_eq!(status("keep0"), "stopped");
+        assert_eq!(property("keep0", "ExitCode"), 1, "CLD_EXITED");
+        assert_eq!(
+            property("keep0", "ExitStatus"),
+            7,
+            "the TERM trap's exit code"
+        );
+
+        // A container that exits after the restart is still seen by the new daemon.
+        manager_ok("KillContainer", &["ssi", "keep2", "init", "15"]);
+        wait_for("keep2 stopped", Duration::from_secs(2), || {
+            status("keep2") == "stopped"
+        });
+        assert_eq!(property("keep2", "ExitStatus"), 7);
+
+        for id in ids() {
+            manager_ok("DestroyContainer", &["st", &id, "1"]);
+        }
+        assert!(listed().is_empty());
+        let left = run_ok(
+            "systemctl",
+            &["list-units", "--all", "--no-legend", "unitbox-keep*"],
+        );
+        assert!(left.trim().is_empty(), "scopes left: {left}");
+    });
+}

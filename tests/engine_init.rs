@@ -359,3 +359,77 @@ fn environment_gets_path_and_home_defaults() {
         );
     });
 }
+
+/// An exec with a terminal and no console socket: the caller gets the pty master.
+#[test]
+fn exec_with_a_terminal_hands_the_master_to_the_caller() {
+    support::in_systemd(|| {
+        let created = create("eng-tty", config_for("eng-tty"), sh("exec sleep 60"))
+            .unwrap_or_else(|e| panic!("create: {}", chain(&e)));
+        created.start();
+        let mut process = sh("tty; stty size");
+        process.terminal = true;
+        process.console_size = Some(unitbox::config::ConsoleSize {
+            height: 20,
+            width: 70,
+        });
+        unitbox::process::start_exec(unitbox::process::ExecRequest {
+            id: "eng-tty",
+            config: &created.config,
+            process: &mut process,
+            init_pid: created.spawned.pid,
+            cgroup: &created.scope,
+            init_binary: Some(&engine_common::init_binary()),
+        })
+        .unwrap_or_else(|e| panic!("exec: {}", chain(&e)));
+        let master = process
+            .take_console()
+            .expect("no console for a terminal exec");
+        let mut out = Vec::new();
+        // EIO once the process's side of the pty is closed.
+        let _ = std::io::Read::read_to_end(&mut std::fs::File::from(master), &mut out);
+        assert!(process.wait().unwrap().success());
+        let out = String::from_utf8_lossy(&out).replace('\r', "");
+        let lines: Vec<&str> = out.lines().collect();
+        assert!(lines[0].starts_with("/dev/pts/"), "{out}");
+        assert_eq!(lines[1], "20 70", "{out}");
+        created.process.signal(libc::SIGKILL).unwrap();
+        created.finish();
+    });
+}
+
+/// An exec joins the container's user namespace too: its ids are the container's.
+#[test]
+fn exec_into_a_user_namespace_container() {
+    support::in_systemd(|| {
+        let mut config = config_for("eng-exec-userns");
+        config.namespaces.push(Namespace {
+            kind: NamespaceType::User,
+            path: None,
+        });
+        let map = |host| {
+            vec![unitbox::config::IdMap {
+                container_id: 0,
+                host_id: host,
+                size: 65536,
+            }]
+        };
+        config.uid_mappings = map(100000);
+        config.gid_mappings = map(100000);
+        let created = create("eng-exec-userns", config, sh("exec sleep 60"))
+            .unwrap_or_else(|e| panic!("create: {}", chain(&e)));
+        created.start();
+        let mut process = sh("id -u; cat /proc/self/uid_map");
+        process.user = "1000".into();
+        let done = created.exec(process);
+        assert!(done.status.success(), "{done:?}");
+        let lines: Vec<&str> = done.out.lines().collect();
+        assert_eq!(lines[0], "1000", "{}", done.out);
+        assert_eq!(
+            lines[1].split_whitespace().collect::<Vec<_>>(),
+            ["0", "100000", "65536"]
+        );
+        created.process.signal(libc::SIGKILL).unwrap();
+        created.finish();
+    });
+}

@@ -62,3 +62,30 @@ pub fn sealed_init_binary(binary: Option<&Path>) -> Result<Arc<OwnedFd>, Process
     *cache = Some((key, Arc::clone(&sealed)));
     Ok(sealed)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Instant;
+
+    use super::*;
+
+    #[test]
+    fn a_binary_is_sealed_once_per_process() {
+        let started = Instant::now();
+        let first = sealed_init_binary(None).unwrap();
+        let sealing = started.elapsed();
+        let started = Instant::now();
+        let second = sealed_init_binary(None).unwrap();
+        let reuse = started.elapsed();
+        assert!(Arc::ptr_eq(&first, &second));
+        assert!(memfd::is_sealed(first.as_fd()));
+        let size = std::fs::metadata(SELF_EXE).unwrap().len();
+        eprintln!("sealing {size} bytes took {sealing:?}, reuse {reuse:?}");
+    }
+
+    #[test]
+    fn a_missing_binary_names_its_path() {
+        let err = sealed_init_binary(Some(Path::new("/nonexistent/unitbox"))).unwrap_err();
+        assert_eq!(err.to_string(), "seal init binary `/nonexistent/unitbox`");
+    }
+}

@@ -58,3 +58,51 @@ pub fn is_sealed(fd: BorrowedFd<'_>) -> bool {
         .map(|bits| SealFlag::from_bits_truncate(bits).contains(SEALS))
         .unwrap_or(false)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::fs::File;
+    use std::io::{Read, Write};
+    use std::os::fd::AsRawFd;
+
+    use super::*;
+
+    #[test]
+    fn a_sealed_copy_is_identical_and_refuses_every_change() {
+        let mut source = tempfile_with(b"#!/bin/true\nbinary bytes\n");
+        let sealed = sealed_copy(source.as_fd(), c"test-seal").unwrap();
+        assert!(is_sealed(sealed.as_fd()));
+        assert!(!is_sealed(source.as_fd()));
+
+        let path = format!("/proc/self/fd/{}", sealed.as_raw_fd());
+        let mut copy = String::new();
+        File::open(&path)
+            .unwrap()
+            .read_to_string(&mut copy)
+            .unwrap();
+        assert_eq!(copy, "#!/bin/true\nbinary bytes\n");
+
+        // Writing, growing and shrinking all fail: CVE-2019-5736's overwrite included.
+        let mut writer = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+        assert_eq!(
+            writer.write(b"pwned").unwrap_err().raw_os_error(),
+            Some(libc::EPERM)
+        );
+        assert!(writer.set_len(0).is_err());
+        assert!(writer.set_len(1 << 20).is_err());
+        source.write_all(b"later change").unwrap();
+        let mut again = String::new();
+        File::open(&path)
+            .unwrap()
+            .read_to_string(&mut again)
+            .unwrap();
+        assert_eq!(again, copy);
+    }
+
+    fn tempfile_with(bytes: &[u8]) -> File {
+        let fd = memfd_create(c"source", MFdFlags::MFD_CLOEXEC).unwrap();
+        let mut file = File::from(fd);
+        file.write_all(bytes).unwrap();
+        file
+    }
+}

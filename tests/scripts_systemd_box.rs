@@ -1,6 +1,6 @@
 //! Tests of `scripts/systemd-box run -- CMD…`: CMD runs under a private systemd that is
 //! up, CMD's exit code is the script's, and the box's cgroups are gone afterwards, also
-//! when the script is stopped by a signal mid-run.
+//! when the script is stopped by a signal mid-run (even SIGKILL, which runs no trap).
 //!
 //! The script boots its own box whatever PID 1 is, so these run the same on any root host.
 
@@ -109,16 +109,16 @@ fn usage_errors_boot_nothing() {
     }
 }
 
-#[test]
-fn sigterm_mid_command_tears_the_box_down() {
+/// Starts `scripts/systemd-box run -- sh -c 'touch <marker>; sleep 600'` and returns once
+/// the command runs inside the box (the box's cgroups exist then).
+fn start_holding_box(name: &str) -> std::process::Child {
     // The marker lives where both sides see it: the box has its own /tmp and /run.
-    let marker = support::scratch_dir("systemd-box-term").join("started");
+    let marker = support::scratch_dir(name).join("started");
     let hold = format!("touch {}; exec sleep 600", marker.display());
     let mut child = box_command(&["sh", "-c", &hold])
         .stdout(Stdio::null())
         .spawn()
         .unwrap();
-    let pid = child.id();
     let deadline = Instant::now() + Duration::from_secs(120);
     while !marker.exists() {
         assert!(
@@ -128,8 +128,17 @@ fn sigterm_mid_command_tears_the_box_down() {
         assert!(Instant::now() < deadline, "command did not start in 120 s");
         std::thread::sleep(Duration::from_millis(50));
     }
-    assert!(!box_cgroups(pid).is_empty(), "no box cgroups while running");
+    assert!(
+        !box_cgroups(child.id()).is_empty(),
+        "no box cgroups while running"
+    );
+    child
+}
 
+#[test]
+fn sigterm_mid_command_tears_the_box_down() {
+    let child = start_holding_box("systemd-box-term");
+    let pid = child.id();
     kill(Pid::from_raw(pid as i32), Signal::SIGTERM).unwrap();
     let started = Instant::now();
     let out = child.wait_with_output().unwrap();
@@ -145,4 +154,22 @@ fn sigterm_mid_command_tears_the_box_down() {
     );
     let left = box_cgroups(pid);
     assert!(left.is_empty(), "box cgroups left: {left:?}");
+}
+
+#[test]
+fn sigkilled_script_still_loses_its_box() {
+    // No trap runs on SIGKILL: the supervisor sees its stdin close and removes the box.
+    let mut child = start_holding_box("systemd-box-kill");
+    let pid = child.id();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let left = box_cgroups(pid);
+        if left.is_empty() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "box cgroups left: {left:?}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }

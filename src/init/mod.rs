@@ -9,7 +9,8 @@
 //! 1. [`InitStep::Bootstrap`]: check we are single-threaded, receive the config.
 //! 2. [`InitStep::ProcessAttributes`]: `PR_SET_DUMPABLE 0` until `execve` so nothing in
 //!    the container can ptrace us or open our `/proc/<pid>/fd` (CVE-2016-9962);
-//!    `oom_score_adj` while we are still host root (lowering it needs privilege).
+//!    `oom_score_adj` while we are still host root (lowering it needs privilege);
+//!    [`InitStep::Scheduling`]: `process.execCPUAffinity.initial`.
 //! 3. [`InitStep::JoinNamespaces`]: `setns` by path, user namespace first (exec: one
 //!    `setns` on the container init's pidfd).
 //! 4. [`InitStep::UserNamespace`]: `unshare(CLONE_NEWUSER)`; the parent writes
@@ -22,23 +23,29 @@
 //!    process and a child of the runtime, which reaps it.
 //!
 //! **Container process (init):**
-//! 7. `setsid`; [`InitStep::Hooks`]: the runtime runs `createRuntime` hooks.
-//! 8. [`InitStep::Network`] loopback up; [`InitStep::Rootfs`] mounts, `/dev`, `pivot_root`.
+//! 7. `setsid`; [`InitStep::Hooks`]: the runtime runs `createRuntime` hooks. `Proceed`
+//!    told us our host pid, which the state of the hooks we run ourselves names.
+//! 8. [`InitStep::Network`] loopback up; [`InitStep::Rootfs`] mounts, `/dev`, the
+//!    `createContainer` hooks (host paths still resolve), `pivot_root`.
 //! 9. [`InitStep::Console`]: a pty from the container's devpts (after `pivot_root`), bound
 //!    on `/dev/console`, master to the console socket or the parent.
 //! 10. [`InitStep::Sysctl`], [`InitStep::FinalizeRootfs`] (masked/read-only paths),
 //!     [`InitStep::Hostname`], [`InitStep::Rlimits`],
-//!     [`InitStep::SessionAndPersonality`] (personality, umask).
+//!     [`InitStep::SessionAndPersonality`] (personality, umask), [`InitStep::Scheduling`]
+//!     (`process.scheduler`, `process.ioPriority`, while we still hold `CAP_SYS_NICE`).
 //! 11. [`InitStep::User`] resolution in the container's `/etc/passwd`; without
 //!     `no_new_privileges` seccomp loads now, while we still hold `CAP_SYS_ADMIN`.
 //! 12. [`InitStep::BoundingSet`], user switch with `PR_SET_KEEPCAPS`,
 //!     [`InitStep::Capabilities`].
 //! 13. [`InitStep::Cwd`] (and the check that it is inside the container, CVE-2024-21626),
 //!     [`InitStep::LookupExecutable`], [`InitStep::NoNewPrivileges`], [`InitStep::Fds`].
-//! 14. Report `Ready`; [`InitStep::ExecFifo`] blocks until `start`; with
+//! 14. Report `Ready`; [`InitStep::ExecFifo`] blocks until `start` opens the fifo;
+//!     [`InitStep::StartContainerHooks`] run inside the container (their failure goes back
+//!     to `start` over the fifo); `process.execCPUAffinity.final`; with
 //!     `no_new_privileges`, seccomp loads here, as late as possible; [`InitStep::Exec`].
 //!
-//! An exec skips 7–10 except the console, rlimits, personality and umask.
+//! An exec skips 7–10 except the console, rlimits, personality and umask, and runs no
+//! hooks.
 
 pub mod capabilities;
 pub mod environment;

@@ -1,8 +1,9 @@
 //! The exec fifo: how `create` leaves init blocked and `start` releases it.
 //!
 //! `start_init` makes `state_dir/exec.fifo` and hands init an `O_PATH` fd of it; init
-//! reopens it `O_WRONLY` through `/proc/self/fd` (blocking until a reader comes), writes
-//! one byte and `execve`s. [`release_exec_fifo`] is the reader: the `start` verb.
+//! reopens it `O_WRONLY` through `/proc/self/fd` (blocking until a reader comes), runs the
+//! `startContainer` hooks, writes one byte and `execve`s; if a hook fails it writes its
+//! `InitFailure` as JSON instead. [`release_exec_fifo`] is the reader: the `start` verb.
 
 use std::fs::{File, OpenOptions};
 use std::io::Read;
@@ -51,7 +52,8 @@ pub(crate) fn create(state_dir: &Path) -> Result<OwnedFd, ProcessError> {
 /// (so init `execve`s the user process) and removes the fifo.
 ///
 /// Fails with [`ProcessError::InitGone`] if the container's init (host pid `init_pid`)
-/// exits instead of writing.
+/// exits instead of writing, with [`ProcessError::Init`] if it reported a failure (a
+/// `startContainer` hook).
 pub fn release_exec_fifo(state_dir: &Path, init_pid: i32) -> Result<(), ProcessError> {
     let path = state_dir.join(EXEC_FIFO);
     let err = |action, source| ProcessError::ExecFifo {

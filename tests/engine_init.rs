@@ -516,3 +516,73 @@ fn a_refused_scheduler_fails_create_naming_the_field() {
         );
     });
 }
+
+/// An exec gets its own `process.execCPUAffinity` and `process.scheduler`.
+#[test]
+fn exec_gets_its_own_affinity_and_scheduler() {
+    support::in_systemd(|| {
+        let created = create(
+            "eng-exec-sched",
+            config_for("eng-exec-sched"),
+            sh("exec sleep 60"),
+        )
+        .unwrap_or_else(|e| panic!("create: {}", chain(&e)));
+        created.start();
+        let mut process =
+            sh("grep Cpus_allowed_list /proc/self/status; cut -d' ' -f19,41 /proc/self/stat");
+        process.exec_cpu_affinity = Some(CpuAffinity {
+            initial: Some("0".into()),
+            final_: Some("1".into()),
+        });
+        process.scheduler = Some(Scheduler {
+            policy: "SCHED_IDLE".into(),
+            ..Default::default()
+        });
+        let done = created.exec(process);
+        assert!(done.status.success(), "{done:?}");
+        assert_eq!(
+            status_field(&done.out, "Cpus_allowed_list"),
+            "1",
+            "{done:?}"
+        );
+        // SCHED_IDLE is 5.
+        assert_eq!(done.out.lines().nth(1), Some("0 5"), "{done:?}");
+        created.process.signal(libc::SIGKILL).unwrap();
+        created.finish();
+    });
+}
+
+/// A realtime policy needs `CAP_SYS_NICE` in the initial user namespace: in a user
+/// namespace the kernel refuses it and create fails naming the field.
+#[test]
+fn a_realtime_scheduler_in_a_user_namespace_fails_create() {
+    support::in_systemd(|| {
+        let mut config = config_for("eng-userns-rt");
+        config.namespaces.push(Namespace {
+            kind: NamespaceType::User,
+            path: None,
+        });
+        let map = vec![unitbox::config::IdMap {
+            container_id: 0,
+            host_id: 100000,
+            size: 65536,
+        }];
+        config.uid_mappings = map.clone();
+        config.gid_mappings = map;
+        let mut process = sh("exit 0");
+        process.scheduler = Some(Scheduler {
+            policy: "SCHED_FIFO".into(),
+            priority: 10,
+            ..Default::default()
+        });
+        let err = match create("eng-userns-rt", config, process) {
+            Ok(_) => panic!("a realtime policy in a user namespace was accepted"),
+            Err(e) => e,
+        };
+        let text = chain(&err);
+        assert!(
+            text.contains("apply `process.scheduler` policy `SCHED_FIFO`: EPERM"),
+            "{text}"
+        );
+    });
+}

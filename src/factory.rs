@@ -119,6 +119,7 @@ impl Factory {
             state_dir: &dir,
             cgroup: manager.as_ref(),
             hooks: &mut |point, pid| run_runtime_hooks(&config, &creating, point, pid),
+            hook_state: Some(&creating),
             init_binary: self.options.init_binary.as_deref(),
         });
         let spawned = match spawned {

@@ -285,8 +285,10 @@ fn processes_mentioning(bundle: &Path) -> Vec<u32> {
     pids
 }
 
-/// The runtime-namespace hooks (prestart, createRuntime, poststart, poststop), each
-/// appending its name to one log and saving the state it read on stdin.
+/// Every hook kind (prestart, createRuntime, createContainer, startContainer, poststart,
+/// poststop), each appending its name to one log and saving the state it read on stdin.
+/// createContainer runs before `pivot_root` (host paths); startContainer runs inside the
+/// container (its `/bin/sh`) and writes through the bind-mounted `/share`.
 #[test]
 fn hooks_run_in_order_with_the_state() {
     support::in_systemd(|| {
@@ -302,9 +304,13 @@ fn hooks_run_in_order_with_the_state() {
             json!({"path": "/bin/sh", "args": ["sh", "-c",
                 format!("cat > {0}/{kind}.json; echo {kind} >> {0}/log", share.display())]})
         };
+        let start_container = json!({"path": "/bin/sh", "args": ["sh", "-c",
+            "cat > /share/startContainer.json; echo startContainer >> /share/log"]});
         spec["hooks"] = json!({
             "prestart": [hook("prestart")],
             "createRuntime": [hook("createRuntime")],
+            "createContainer": [hook("createContainer")],
+            "startContainer": [start_container],
             "poststart": [hook("poststart")],
             "poststop": [hook("poststop")]
         });
@@ -318,7 +324,7 @@ fn hooks_run_in_order_with_the_state() {
         };
         assert_eq!(
             lines(),
-            ["prestart", "createRuntime"],
+            ["prestart", "createRuntime", "createContainer"],
             "create runs the create hooks only"
         );
         let c = &mut created.container;
@@ -329,23 +335,36 @@ fn hooks_run_in_order_with_the_state() {
         created.container.destroy().unwrap();
 
         let lines = lines();
-        assert_eq!(lines.len(), 5, "{lines:?}");
-        assert_eq!(lines[..2], ["prestart", "createRuntime"]);
+        assert_eq!(lines.len(), 7, "{lines:?}");
+        assert_eq!(
+            lines[..4],
+            [
+                "prestart",
+                "createRuntime",
+                "createContainer",
+                "startContainer"
+            ]
+        );
         // poststart runs in the runtime after start released init; the container's own
         // write races with it, as in runc.
-        let mut middle = lines[2..4].to_vec();
+        let mut middle = lines[4..6].to_vec();
         middle.sort();
         assert_eq!(middle, ["poststart", "process"], "{lines:?}");
-        assert_eq!(lines[4], "poststop");
+        assert_eq!(lines[6], "poststop");
 
         let read_state = |kind: &str| -> serde_json::Value {
             serde_json::from_slice(&std::fs::read(share.join(format!("{kind}.json"))).unwrap())
                 .unwrap()
         };
-        for kind in ["prestart", "createRuntime"] {
+        for (kind, status) in [
+            ("prestart", "creating"),
+            ("createRuntime", "creating"),
+            ("createContainer", "creating"),
+            ("startContainer", "created"),
+        ] {
             let state = read_state(kind);
             assert_eq!(state["id"], "hooked", "{kind}");
-            assert_eq!(state["status"], "creating", "{kind}");
+            assert_eq!(state["status"], status, "{kind}");
             assert_eq!(state["pid"], pid, "{kind}");
             assert_eq!(state["bundle"], bundle.to_string_lossy().as_ref(), "{kind}");
             assert_eq!(state["ociVersion"], unitbox::hooks::OCI_VERSION, "{kind}");
@@ -374,6 +393,64 @@ fn failing_create_runtime_hook_fails_create_and_cleans_up() {
         );
         assert!(factory.list().unwrap().is_empty());
         assert_eq!(load_state("unitbox-hookfail.scope"), "not-found");
+    });
+}
+
+#[test]
+fn failing_create_container_hook_fails_create_and_cleans_up() {
+    support::in_systemd(|| {
+        let factory = container_support::factory("cchookfail");
+        let mut spec = sleeper();
+        spec["hooks"] = json!({"createContainer": [{"path": "/bin/false", "args": ["false"]}]});
+        let bundle = container_support::bundle_with("cchookfail", &spec);
+        let config = unitbox::config::oci::load_bundle(&bundle).unwrap();
+        let procs_before = processes_mentioning(&bundle);
+        let err = factory.create("cchookfail", config).unwrap_err();
+        assert!(
+            chain(&err).contains("createContainer hook `/bin/false`"),
+            "{}",
+            chain(&err)
+        );
+        assert!(factory.list().unwrap().is_empty());
+        assert!(!factory.store().container_dir("cchookfail").exists());
+        assert_eq!(load_state("unitbox-cchookfail.scope"), "not-found");
+        assert_eq!(processes_mentioning(&bundle), procs_before);
+        assert_eq!(mounts_under(&bundle), Vec::<String>::new());
+    });
+}
+
+/// startContainer resolves its path in the container's root: `/hook-only-in-rootfs`
+/// exists there, not on the host, and it fails; `start` returns that failure.
+#[test]
+fn failing_start_container_hook_fails_start() {
+    support::in_systemd(|| {
+        let factory = container_support::factory("schookfail");
+        let mut spec = sleeper();
+        spec["hooks"] = json!({"startContainer": [{"path": "/hook-only-in-rootfs"}]});
+        let bundle = container_support::bundle_with("schookfail", &spec);
+        let hook = bundle.join("rootfs/hook-only-in-rootfs");
+        std::fs::write(&hook, "#!/bin/sh\nexit 7\n").unwrap();
+        std::fs::set_permissions(&hook, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .unwrap();
+        let mut created = container_support::create_in(&factory, "schookfail", bundle);
+        let err = created.container.start().unwrap_err();
+        assert!(
+            chain(&err)
+                .contains("startContainer hook `/hook-only-in-rootfs` failed: exit status: 7"),
+            "{}",
+            chain(&err)
+        );
+        assert!(
+            !created.output().lines().any(|l| l == "ready"),
+            "the user process never ran: {}",
+            created.output()
+        );
+        wait_for("init to exit", Duration::from_secs(10), || {
+            created.container.refresh_status() == Status::Stopped
+        });
+        created.container.destroy().unwrap();
+        assert!(factory.list().unwrap().is_empty());
+        assert_eq!(load_state("unitbox-schookfail.scope"), "not-found");
     });
 }
 

@@ -8,7 +8,7 @@ mod support;
 use std::path::PathBuf;
 
 use unitbox::cgroups::CgroupManager;
-use unitbox::config::{Capabilities, Namespace, NamespaceType};
+use unitbox::config::{Capabilities, CpuAffinity, IoPriority, Namespace, NamespaceType, Scheduler};
 use unitbox::process::{ExitStatus, Process};
 
 use engine_common::{chain, config_for, create, names, run, sh, status_field};
@@ -431,5 +431,158 @@ fn exec_into_a_user_namespace_container() {
         );
         created.process.signal(libc::SIGKILL).unwrap();
         created.finish();
+    });
+}
+
+/// `process.execCPUAffinity`: `initial` while init waits for `start` (seen from the
+/// host), `final` for the program it execs (seen from inside).
+#[test]
+fn exec_cpu_affinity_is_initial_then_final() {
+    support::in_systemd(|| {
+        let mut process = sh("grep Cpus_allowed_list /proc/self/status");
+        process.exec_cpu_affinity = Some(CpuAffinity {
+            initial: Some("1".into()),
+            final_: Some("0".into()),
+        });
+        let created = create("eng-affinity", config_for("eng-affinity"), process)
+            .unwrap_or_else(|e| panic!("create: {}", chain(&e)));
+        let host_view =
+            std::fs::read_to_string(format!("/proc/{}/status", created.spawned.pid)).unwrap();
+        assert_eq!(status_field(&host_view, "Cpus_allowed_list"), "1");
+        created.start();
+        let done = created.finish();
+        assert!(done.status.success(), "{done:?}");
+        assert_eq!(
+            status_field(&done.out, "Cpus_allowed_list"),
+            "0",
+            "{done:?}"
+        );
+    });
+}
+
+/// `process.scheduler` (policy and nice in `/proc/self/stat` fields 41 and 19, read by the
+/// container's own process) and `process.ioPriority` (`ioprio_get` on the container's
+/// pid from the host).
+#[test]
+fn scheduler_and_io_priority_are_applied() {
+    support::in_systemd(|| {
+        let mut process = sh("cut -d' ' -f19,41 /proc/self/stat");
+        process.scheduler = Some(Scheduler {
+            policy: "SCHED_BATCH".into(),
+            nice: 7,
+            ..Default::default()
+        });
+        process.io_priority = Some(IoPriority {
+            class: "IOPRIO_CLASS_BE".into(),
+            priority: 6,
+        });
+        let created = create("eng-sched", config_for("eng-sched"), process)
+            .unwrap_or_else(|e| panic!("create: {}", chain(&e)));
+        // IOPRIO_CLASS_BE is 2.
+        assert_eq!(
+            unitbox::sys::sched::io_priority(created.spawned.pid).unwrap(),
+            (2, 6)
+        );
+        created.start();
+        let done = created.finish();
+        assert!(done.status.success(), "{done:?}");
+        // SCHED_BATCH is 3.
+        assert_eq!(done.out.trim(), "7 3", "{done:?}");
+    });
+}
+
+/// A scheduler the kernel refuses (deadline runtime above the deadline) fails create
+/// with an error naming `process.scheduler`, instead of running without it.
+#[test]
+fn a_refused_scheduler_fails_create_naming_the_field() {
+    support::in_systemd(|| {
+        let mut process = sh("exit 0");
+        process.scheduler = Some(Scheduler {
+            policy: "SCHED_DEADLINE".into(),
+            runtime: 10_000_000,
+            deadline: 5_000_000,
+            period: 20_000_000,
+            ..Default::default()
+        });
+        let err = match create("eng-badsched", config_for("eng-badsched"), process) {
+            Ok(_) => panic!("create with a refused scheduler succeeded"),
+            Err(e) => e,
+        };
+        let text = chain(&err);
+        assert!(
+            text.contains("set scheduling attributes")
+                && text.contains("apply `process.scheduler` policy `SCHED_DEADLINE`"),
+            "{text}"
+        );
+    });
+}
+
+/// An exec gets its own `process.execCPUAffinity` and `process.scheduler`.
+#[test]
+fn exec_gets_its_own_affinity_and_scheduler() {
+    support::in_systemd(|| {
+        let created = create(
+            "eng-exec-sched",
+            config_for("eng-exec-sched"),
+            sh("exec sleep 60"),
+        )
+        .unwrap_or_else(|e| panic!("create: {}", chain(&e)));
+        created.start();
+        let mut process =
+            sh("grep Cpus_allowed_list /proc/self/status; cut -d' ' -f19,41 /proc/self/stat");
+        process.exec_cpu_affinity = Some(CpuAffinity {
+            initial: Some("0".into()),
+            final_: Some("1".into()),
+        });
+        process.scheduler = Some(Scheduler {
+            policy: "SCHED_IDLE".into(),
+            ..Default::default()
+        });
+        let done = created.exec(process);
+        assert!(done.status.success(), "{done:?}");
+        assert_eq!(
+            status_field(&done.out, "Cpus_allowed_list"),
+            "1",
+            "{done:?}"
+        );
+        // SCHED_IDLE is 5.
+        assert_eq!(done.out.lines().nth(1), Some("0 5"), "{done:?}");
+        created.process.signal(libc::SIGKILL).unwrap();
+        created.finish();
+    });
+}
+
+/// A realtime policy needs `CAP_SYS_NICE` in the initial user namespace: in a user
+/// namespace the kernel refuses it and create fails naming the field.
+#[test]
+fn a_realtime_scheduler_in_a_user_namespace_fails_create() {
+    support::in_systemd(|| {
+        let mut config = config_for("eng-userns-rt");
+        config.namespaces.push(Namespace {
+            kind: NamespaceType::User,
+            path: None,
+        });
+        let map = vec![unitbox::config::IdMap {
+            container_id: 0,
+            host_id: 100000,
+            size: 65536,
+        }];
+        config.uid_mappings = map.clone();
+        config.gid_mappings = map;
+        let mut process = sh("exit 0");
+        process.scheduler = Some(Scheduler {
+            policy: "SCHED_FIFO".into(),
+            priority: 10,
+            ..Default::default()
+        });
+        let err = match create("eng-userns-rt", config, process) {
+            Ok(_) => panic!("a realtime policy in a user namespace was accepted"),
+            Err(e) => e,
+        };
+        let text = chain(&err);
+        assert!(
+            text.contains("apply `process.scheduler` policy `SCHED_FIFO`: EPERM"),
+            "{text}"
+        );
     });
 }

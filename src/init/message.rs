@@ -11,7 +11,10 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 use crate::channel::Message;
-use crate::config::{Capabilities, Config, ConsoleSize, NamespaceType, Rlimit};
+use crate::config::{
+    Capabilities, Config, ConsoleSize, CpuAffinity, IoPriority, NamespaceType, Rlimit, Scheduler,
+};
+use crate::hooks::OciState;
 
 /// Parent → init.
 #[derive(Debug, Serialize, Deserialize)]
@@ -24,8 +27,12 @@ pub enum ToInit {
     /// The hooks init asked for ran.
     HooksDone,
     /// `Forked` arrived: the container process may use the channel (the intermediate is
-    /// done with it).
-    Proceed,
+    /// done with it). Carries its host pid, which it cannot see from inside a new PID
+    /// namespace and which its hooks' state names.
+    Proceed {
+        /// Host pid of the container process.
+        pid: i32,
+    },
 }
 
 /// Init → parent.
@@ -88,6 +95,10 @@ pub enum InitStep {
     Fork,
     /// Waiting for runtime-side hooks.
     Hooks,
+    /// Running the `startContainer` hooks after `start` released init.
+    StartContainerHooks,
+    /// `sched_setattr`, `ioprio_set`, `sched_setaffinity`.
+    Scheduling,
     /// Loopback up in a new network namespace.
     Network,
     /// Mounts, devices, `pivot_root`.
@@ -138,6 +149,8 @@ impl InitStep {
             InitStep::TimeOffsets => "set time namespace offsets",
             InitStep::Fork => "fork into pid namespace",
             InitStep::Hooks => "wait for hooks",
+            InitStep::StartContainerHooks => "run startContainer hooks",
+            InitStep::Scheduling => "set scheduling attributes",
             InitStep::Network => "set up loopback",
             InitStep::Rootfs => "prepare rootfs",
             InitStep::Console => "set up console",
@@ -191,6 +204,10 @@ pub struct Bootstrap {
     pub join: Vec<NamespaceType>,
     /// Which fds came with the message.
     pub fds: FdLayout,
+    /// The container's state for the hooks init runs itself (`createContainer`,
+    /// `startContainer`, from `config.hooks`); init fills in the pid. `None` (exec, or a
+    /// caller without a bundle): those hooks get a state with only the id.
+    pub hook_state: Option<OciState>,
 }
 
 /// The fds attached to [`ToInit::Bootstrap`], in this order: the exec fifo (O_PATH), the
@@ -234,6 +251,12 @@ pub struct ProcessSpec {
     pub oom_score_adj: Option<i32>,
     /// umask (`None`: the container's, else 0022).
     pub umask: Option<u32>,
+    /// `process.scheduler`.
+    pub scheduler: Option<Scheduler>,
+    /// `process.ioPriority`.
+    pub io_priority: Option<IoPriority>,
+    /// `process.execCPUAffinity`.
+    pub exec_cpu_affinity: Option<CpuAffinity>,
 }
 
 impl Message for ToInit {
@@ -242,7 +265,7 @@ impl Message for ToInit {
             ToInit::Bootstrap(_) => "bootstrap",
             ToInit::IdMapsWritten => "id maps written",
             ToInit::HooksDone => "hooks done",
-            ToInit::Proceed => "proceed",
+            ToInit::Proceed { .. } => "proceed",
         }
     }
 }

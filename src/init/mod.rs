@@ -9,7 +9,8 @@
 //! 1. [`InitStep::Bootstrap`]: check we are single-threaded, receive the config.
 //! 2. [`InitStep::ProcessAttributes`]: `PR_SET_DUMPABLE 0` until `execve` so nothing in
 //!    the container can ptrace us or open our `/proc/<pid>/fd` (CVE-2016-9962);
-//!    `oom_score_adj` while we are still host root (lowering it needs privilege).
+//!    `oom_score_adj` while we are still host root (lowering it needs privilege);
+//!    [`InitStep::Scheduling`]: `process.execCPUAffinity.initial`.
 //! 3. [`InitStep::JoinNamespaces`]: `setns` by path, user namespace first (exec: one
 //!    `setns` on the container init's pidfd).
 //! 4. [`InitStep::UserNamespace`]: `unshare(CLONE_NEWUSER)`; the parent writes
@@ -22,23 +23,29 @@
 //!    process and a child of the runtime, which reaps it.
 //!
 //! **Container process (init):**
-//! 7. `setsid`; [`InitStep::Hooks`]: the runtime runs `createRuntime` hooks.
-//! 8. [`InitStep::Network`] loopback up; [`InitStep::Rootfs`] mounts, `/dev`, `pivot_root`.
+//! 7. `setsid`; [`InitStep::Hooks`]: the runtime runs `createRuntime` hooks. `Proceed`
+//!    told us our host pid, which the state of the hooks we run ourselves names.
+//! 8. [`InitStep::Network`] loopback up; [`InitStep::Rootfs`] mounts, `/dev`, the
+//!    `createContainer` hooks (host paths still resolve), `pivot_root`.
 //! 9. [`InitStep::Console`]: a pty from the container's devpts (after `pivot_root`), bound
 //!    on `/dev/console`, master to the console socket or the parent.
 //! 10. [`InitStep::Sysctl`], [`InitStep::FinalizeRootfs`] (masked/read-only paths),
 //!     [`InitStep::Hostname`], [`InitStep::Rlimits`],
-//!     [`InitStep::SessionAndPersonality`] (personality, umask).
+//!     [`InitStep::SessionAndPersonality`] (personality, umask), [`InitStep::Scheduling`]
+//!     (`process.scheduler`, `process.ioPriority`, while we still hold `CAP_SYS_NICE`).
 //! 11. [`InitStep::User`] resolution in the container's `/etc/passwd`; without
 //!     `no_new_privileges` seccomp loads now, while we still hold `CAP_SYS_ADMIN`.
 //! 12. [`InitStep::BoundingSet`], user switch with `PR_SET_KEEPCAPS`,
 //!     [`InitStep::Capabilities`].
 //! 13. [`InitStep::Cwd`] (and the check that it is inside the container, CVE-2024-21626),
 //!     [`InitStep::LookupExecutable`], [`InitStep::NoNewPrivileges`], [`InitStep::Fds`].
-//! 14. Report `Ready`; [`InitStep::ExecFifo`] blocks until `start`; with
+//! 14. Report `Ready`; [`InitStep::ExecFifo`] blocks until `start` opens the fifo;
+//!     [`InitStep::StartContainerHooks`] run inside the container (their failure goes back
+//!     to `start` over the fifo); `process.execCPUAffinity.final`; with
 //!     `no_new_privileges`, seccomp loads here, as late as possible; [`InitStep::Exec`].
 //!
-//! An exec skips 7–10 except the console, rlimits, personality and umask.
+//! An exec skips 7–10 except the console, rlimits, personality and umask, and runs no
+//! hooks.
 
 pub mod capabilities;
 pub mod environment;
@@ -46,6 +53,7 @@ mod fds;
 pub mod message;
 pub mod namespaces;
 pub mod rlimits;
+pub mod scheduling;
 pub mod seccomp;
 pub mod user;
 
@@ -61,7 +69,9 @@ use nix::sys::prctl;
 use self::fds::BootFds;
 use self::message::{Bootstrap, FromInit, HookPoint, InitFailure, InitStep, Launch, ToInit};
 use crate::channel::{Channel, ChannelError};
-use crate::config::{Config, NamespaceType};
+use crate::config::{Config, Hook, NamespaceType};
+use crate::container::Status;
+use crate::hooks::{HookKind, OciState};
 use crate::rootfs::{self, RootfsOptions};
 use crate::sys;
 
@@ -121,6 +131,12 @@ pub enum InitError {
     /// rlimits failed.
     #[error(transparent)]
     Rlimit(#[from] rlimits::RlimitError),
+    /// Scheduler, I/O priority or CPU affinity failed.
+    #[error(transparent)]
+    Scheduling(#[from] scheduling::SchedulingError),
+    /// A `createContainer` or `startContainer` hook failed.
+    #[error(transparent)]
+    Hook(#[from] crate::hooks::HookError),
     /// A syscall failed.
     #[error("`{call}`")]
     Syscall {
@@ -178,8 +194,13 @@ impl InitError {
 
     /// The failure sent to the parent: the whole chain as text, the errno apart.
     fn into_failure(self, step: InitStep) -> InitFailure {
+        self.failure(step)
+    }
+
+    /// [`Self::into_failure`] by reference.
+    fn failure(&self, step: InitStep) -> InitFailure {
         let mut message = self.to_string();
-        let mut cur = std::error::Error::source(&self);
+        let mut cur = std::error::Error::source(self);
         while let Some(e) = cur {
             message.push_str(": ");
             message.push_str(&e.to_string());
@@ -275,6 +296,16 @@ fn start(channel: &InitChannel) -> Step<Intermediate> {
     let mut fds = BootFds::split(&boot.fds, fds).at(InitStep::Bootstrap)?;
 
     set_process_attributes(&boot).at(InitStep::ProcessAttributes)?;
+    if let Some(list) = boot
+        .process
+        .exec_cpu_affinity
+        .as_ref()
+        .and_then(|a| a.initial.as_deref())
+    {
+        // runc pins the process to `initial` from its start; the fork inherits it.
+        scheduling::apply_affinity("process.execCPUAffinity.initial", list)
+            .at(InitStep::Scheduling)?;
+    }
     match boot.launch {
         Launch::Init => {
             namespaces::join_paths(&boot.config).at(InitStep::JoinNamespaces)?;
@@ -305,18 +336,18 @@ fn start(channel: &InitChannel) -> Step<Intermediate> {
         }
         sys::fork::Forked::Child => {
             // Our turn on the channel once the runtime has heard from the intermediate.
-            await_proceed(channel).at(InitStep::Fork)?;
-            match container_process(channel, &boot, fds) {
+            let host_pid = await_proceed(channel).at(InitStep::Fork)?;
+            match container_process(channel, &boot, fds, host_pid) {
                 Err(e) => Err(e),
             }
         }
     }
 }
 
-/// Step 6 (child): waits for `Proceed`.
-fn await_proceed(channel: &InitChannel) -> Result<(), InitError> {
+/// Step 6 (child): waits for `Proceed`; returns our host pid.
+fn await_proceed(channel: &InitChannel) -> Result<i32, InitError> {
     match channel.recv()?.0 {
-        ToInit::Proceed => Ok(()),
+        ToInit::Proceed { pid } => Ok(pid),
         other => Err(InitError::Unexpected(crate::channel::Message::kind(&other))),
     }
 }
@@ -353,7 +384,12 @@ fn create_user_namespace(channel: &InitChannel) -> Result<(), InitError> {
 }
 
 /// Steps 7–14 in the container process.
-fn container_process(channel: &InitChannel, boot: &Bootstrap, fds: BootFds) -> Step<Infallible> {
+fn container_process(
+    channel: &InitChannel,
+    boot: &Bootstrap,
+    fds: BootFds,
+    host_pid: i32,
+) -> Step<Infallible> {
     let config = &boot.config;
     let spec = &boot.process;
     let is_init = boot.launch == Launch::Init;
@@ -366,7 +402,12 @@ fn container_process(channel: &InitChannel, boot: &Bootstrap, fds: BootFds) -> S
         if config.networks.iter().any(|n| n.kind == "loopback") {
             syscall("ioctl(SIOCSIFFLAGS)", sys::netdev::set_link_up("lo")).at(InitStep::Network)?;
         }
-        prepare_rootfs(config).at(InitStep::Rootfs)?;
+        let create_container = HookRun {
+            kind: HookKind::CreateContainer,
+            hooks: with_env(&config.hooks.create_container, &spec.env),
+            state: hook_state(boot, Status::Creating, host_pid),
+        };
+        prepare_rootfs(config, create_container).at(InitStep::Rootfs)?;
     }
     if spec.terminal {
         set_up_terminal(channel, boot, fds.console_socket.as_ref()).at(InitStep::Console)?;
@@ -379,6 +420,13 @@ fn container_process(channel: &InitChannel, boot: &Bootstrap, fds: BootFds) -> S
     rlimits::apply(&config.rlimits).at(InitStep::Rlimits)?;
     rlimits::apply(&spec.rlimits).at(InitStep::Rlimits)?;
     set_personality_and_umask(config, spec.umask).at(InitStep::SessionAndPersonality)?;
+    // While we still hold CAP_SYS_NICE, as runc does: raising a priority needs it.
+    if let Some(scheduler) = &spec.scheduler {
+        scheduling::apply_scheduler(scheduler).at(InitStep::Scheduling)?;
+    }
+    if let Some(io) = &spec.io_priority {
+        scheduling::apply_io_priority(io).at(InitStep::Scheduling)?;
+    }
 
     let exec_user =
         user::resolve_in_container(&spec.user, &spec.additional_groups).at(InitStep::User)?;
@@ -449,7 +497,20 @@ fn container_process(channel: &InitChannel, boot: &Bootstrap, fds: BootFds) -> S
 
     channel.send(&FromInit::Ready, &[]).at(InitStep::Fds)?;
     if let Some(fifo) = fifo {
-        wait_for_start(fifo).at(InitStep::ExecFifo)?;
+        let start_container = HookRun {
+            kind: HookKind::StartContainer,
+            hooks: with_env(&config.hooks.start_container, &env),
+            state: hook_state(boot, Status::Created, host_pid),
+        };
+        wait_for_start(fifo, &start_container)?;
+    }
+    if let Some(list) = spec
+        .exec_cpu_affinity
+        .as_ref()
+        .and_then(|a| a.final_.as_deref())
+    {
+        scheduling::apply_affinity("process.execCPUAffinity.final", list)
+            .at(InitStep::Scheduling)?;
     }
     if let (Some(filter), true) = (&config.seccomp, nnp) {
         seccomp::load(filter).at(InitStep::Seccomp)?;
@@ -474,14 +535,62 @@ fn run_hooks(channel: &InitChannel, point: HookPoint) -> Result<(), InitError> {
     }
 }
 
-/// Step 8: the root filesystem (only in a mount namespace of our own).
-fn prepare_rootfs(config: &Config) -> Result<(), InitError> {
+/// Hooks init runs itself, in the container's namespaces.
+struct HookRun {
+    kind: HookKind,
+    hooks: Vec<Hook>,
+    state: OciState,
+}
+
+impl HookRun {
+    fn run(&self) -> Result<(), crate::hooks::HookError> {
+        crate::hooks::run_hooks(self.kind, &self.hooks, &self.state)
+    }
+}
+
+/// The hooks' state at `status`, with the container process's host pid (runc reports
+/// the pid the runtime sees).
+fn hook_state(boot: &Bootstrap, status: Status, host_pid: i32) -> OciState {
+    let mut state = boot.hook_state.clone().unwrap_or_else(|| OciState {
+        oci_version: crate::hooks::OCI_VERSION.to_owned(),
+        id: String::new(),
+        status,
+        pid: None,
+        bundle: PathBuf::new(),
+        annotations: Default::default(),
+    });
+    state.status = status;
+    state.pid = Some(host_pid);
+    state
+}
+
+/// Hooks without an `env` of their own get the process's environment, as in runc (whose
+/// init has it by then); ours has only the channel variable.
+fn with_env(hooks: &[Hook], env: &[String]) -> Vec<Hook> {
+    hooks
+        .iter()
+        .map(|hook| {
+            let mut hook = hook.clone();
+            if hook.env.is_empty() {
+                hook.env = env.to_vec();
+            }
+            hook
+        })
+        .collect()
+}
+
+/// Step 8: the root filesystem (only in a mount namespace of our own); the
+/// `createContainer` hooks run once the mounts exist, before `pivot_root`, so their paths
+/// are still the host's.
+fn prepare_rootfs(config: &Config, create_container: HookRun) -> Result<(), InitError> {
     if namespaces::creates(config, NamespaceType::Mount) {
+        let mut before_pivot =
+            || -> Result<(), rootfs::HookFailure> { create_container.run().map_err(Into::into) };
         rootfs::prepare(
             config,
             RootfsOptions {
                 no_pivot: config.no_pivot_root,
-                before_pivot: None,
+                before_pivot: Some(&mut before_pivot),
                 // prepare() makes the idmapped-mount user namespaces itself when none are
                 // handed over.
                 idmap: None,
@@ -495,6 +604,7 @@ fn prepare_rootfs(config: &Config) -> Result<(), InitError> {
         .any(|ns| ns.kind == NamespaceType::Mount)
     {
         // A joined mount namespace already has its root filesystem.
+        create_container.run()?;
         return Ok(());
     }
     Err(InitError::NoMountNamespace)
@@ -601,8 +711,9 @@ fn to_cstrings(list: &[String], field: &'static str) -> Result<Vec<CString>, Ini
 }
 
 /// Step 14: reopen the `O_PATH` fifo for writing through `/proc/self/fd` (blocks until
-/// `start` opens the read side), write the byte that releases `start`.
-fn wait_for_start(fifo: OwnedFd) -> Result<(), InitError> {
+/// `start` opens the read side), run the `startContainer` hooks, then write the byte that
+/// releases `start`, or the hooks' failure (JSON), which `start` returns as its error.
+fn wait_for_start(fifo: OwnedFd, start_container: &HookRun) -> Step<()> {
     let path = PathBuf::from(format!("/proc/self/fd/{}", fifo.as_raw_fd()));
     let mut file = std::fs::OpenOptions::new()
         .write(true)
@@ -611,11 +722,34 @@ fn wait_for_start(fifo: OwnedFd) -> Result<(), InitError> {
             action: "open",
             path: path.clone(),
             source,
-        })?;
-    file.write_all(b"0").map_err(|source| InitError::File {
-        action: "write",
-        path,
-        source,
-    })?;
-    Ok(())
+        })
+        .at(InitStep::ExecFifo)?;
+    drop(fifo);
+    let written = match start_container.run() {
+        Ok(()) => file.write_all(b"0"),
+        Err(error) => {
+            let error = InitError::from(error);
+            let mut failure = error.failure(InitStep::StartContainerHooks);
+            // One write below PIPE_BUF arrives whole: `start` reads it in one go.
+            let mut end = failure.message.len().min(PIPE_MESSAGE_MAX);
+            while !failure.message.is_char_boundary(end) {
+                end -= 1;
+            }
+            failure.message.truncate(end);
+            let json = serde_json::to_vec(&failure).unwrap_or_default();
+            // `start` learns it from the fifo; our own report below is for the log.
+            let _ = file.write_all(&json);
+            return Err((InitStep::StartContainerHooks, error));
+        }
+    };
+    written
+        .map_err(|source| InitError::File {
+            action: "write",
+            path,
+            source,
+        })
+        .at(InitStep::ExecFifo)
 }
+
+/// Longest failure text sent over the exec fifo: the JSON must stay below `PIPE_BUF`.
+const PIPE_MESSAGE_MAX: usize = 3072;

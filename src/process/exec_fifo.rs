@@ -1,8 +1,9 @@
 //! The exec fifo: how `create` leaves init blocked and `start` releases it.
 //!
 //! `start_init` makes `state_dir/exec.fifo` and hands init an `O_PATH` fd of it; init
-//! reopens it `O_WRONLY` through `/proc/self/fd` (blocking until a reader comes), writes
-//! one byte and `execve`s. [`release_exec_fifo`] is the reader: the `start` verb.
+//! reopens it `O_WRONLY` through `/proc/self/fd` (blocking until a reader comes), runs the
+//! `startContainer` hooks, writes one byte and `execve`s; if a hook fails it writes its
+//! `InitFailure` as JSON instead. [`release_exec_fifo`] is the reader: the `start` verb.
 
 use std::fs::{File, OpenOptions};
 use std::io::Read;
@@ -14,6 +15,7 @@ use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::stat::Mode;
 
 use super::ProcessError;
+use crate::init::message::InitFailure;
 use crate::sys::pidfd;
 
 /// File name of the fifo in the container's state folder.
@@ -50,7 +52,8 @@ pub(crate) fn create(state_dir: &Path) -> Result<OwnedFd, ProcessError> {
 /// (so init `execve`s the user process) and removes the fifo.
 ///
 /// Fails with [`ProcessError::InitGone`] if the container's init (host pid `init_pid`)
-/// exits instead of writing.
+/// exits instead of writing, with [`ProcessError::Init`] if it reported a failure (a
+/// `startContainer` hook).
 pub fn release_exec_fifo(state_dir: &Path, init_pid: i32) -> Result<(), ProcessError> {
     let path = state_dir.join(EXEC_FIFO);
     let err = |action, source| ProcessError::ExecFifo {
@@ -82,8 +85,10 @@ pub fn release_exec_fifo(state_dir: &Path, init_pid: i32) -> Result<(), ProcessE
             .is_some_and(|r| r.contains(PollFlags::POLLIN));
         let init_exited = fds[1].revents().is_some_and(|r| !r.is_empty());
         if fifo_ready {
-            if read_one_byte(&mut fifo).map_err(|e| err("read", e))? {
-                break;
+            match read_release(&mut fifo).map_err(|e| err("read", e))? {
+                Release::Pending => {}
+                Release::Released => break,
+                Release::Failed(failure) => return Err(ProcessError::Init { failure }),
             }
         } else if init_exited
             || fds[0]
@@ -98,12 +103,30 @@ pub fn release_exec_fifo(state_dir: &Path, init_pid: i32) -> Result<(), ProcessE
     std::fs::remove_file(&path).map_err(|e| err("remove", e))
 }
 
-/// Reads the release byte; false if nothing was there yet.
-fn read_one_byte(fifo: &mut File) -> std::io::Result<bool> {
-    let mut byte = [0u8; 1];
-    match fifo.read(&mut byte) {
-        Ok(n) => Ok(n == 1),
-        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => Ok(false),
-        Err(e) => Err(e),
+/// What init wrote on the fifo.
+enum Release {
+    /// Nothing yet.
+    Pending,
+    /// The release byte `0`: init execs the user process.
+    Released,
+    /// A failure after `start` opened the fifo (a `startContainer` hook), as JSON.
+    Failed(InitFailure),
+}
+
+/// Reads the release byte, or the failure init wrote instead (in one write below
+/// `PIPE_BUF`, so one read gets it whole).
+fn read_release(fifo: &mut File) -> std::io::Result<Release> {
+    let mut buf = [0u8; 4096];
+    let n = match fifo.read(&mut buf) {
+        Ok(n) => n,
+        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return Ok(Release::Pending),
+        Err(e) => return Err(e),
+    };
+    match &buf[..n] {
+        [] => Ok(Release::Pending),
+        [b'0', ..] => Ok(Release::Released),
+        text => serde_json::from_slice(text)
+            .map(Release::Failed)
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e)),
     }
 }

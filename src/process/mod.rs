@@ -15,7 +15,9 @@ mod spawn;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::PathBuf;
 
-use crate::config::{Capabilities, ConsoleSize, ProcessConfig, Rlimit};
+use crate::config::{
+    Capabilities, ConsoleSize, CpuAffinity, IoPriority, ProcessConfig, Rlimit, Scheduler,
+};
 use crate::init::message::{InitFailure, InitStep, ProcessSpec};
 use crate::sys::pidfd::{self, Exit};
 
@@ -201,6 +203,13 @@ pub struct Process {
     /// Unix socket that receives the pty master (runc `--console-socket`). Without it a
     /// terminal's master is kept here: [`Process::take_console`].
     pub console_socket: Option<PathBuf>,
+    /// Scheduling policy and attributes (`sched_setattr`).
+    pub scheduler: Option<Scheduler>,
+    /// I/O priority (`ioprio_set`).
+    pub io_priority: Option<IoPriority>,
+    /// CPU affinity while init sets the process up (`initial`) and for the exec'd program
+    /// (`final`).
+    pub exec_cpu_affinity: Option<CpuAffinity>,
     handle: Option<ProcessHandle>,
     console: Option<OwnedFd>,
 }
@@ -240,6 +249,9 @@ impl Process {
             umask: config.user.umask,
             terminal: config.terminal,
             console_size: config.console_size,
+            scheduler: config.scheduler.clone(),
+            io_priority: config.io_priority.clone(),
+            exec_cpu_affinity: config.exec_cpu_affinity.clone(),
             ..Default::default()
         }
     }
@@ -302,6 +314,9 @@ impl Process {
             console_size: self.console_size,
             oom_score_adj: self.oom_score_adj,
             umask: self.umask,
+            scheduler: self.scheduler.clone(),
+            io_priority: self.io_priority.clone(),
+            exec_cpu_affinity: self.exec_cpu_affinity.clone(),
         }
     }
 }

@@ -19,6 +19,7 @@ use super::{exec_fifo, sealed, Process, ProcessError, ProcessHandle, Stdio};
 use crate::cgroups::CgroupManager;
 use crate::channel::{self, Channel};
 use crate::config::{Config, IdMap, NamespaceType};
+use crate::hooks::OciState;
 use crate::init::message::{Bootstrap, FdLayout, FromInit, Launch, ToInit};
 use crate::init::INIT_FD_ENV;
 use crate::sys::fd;
@@ -49,6 +50,10 @@ pub struct InitRequest<'a> {
     /// process. Called once, with [`HookPoint::CreateRuntime`], after the namespaces exist
     /// and before the root filesystem is built (run `prestart` there too).
     pub hooks: &'a mut dyn FnMut(HookPoint, i32) -> crate::Result<()>,
+    /// The state the in-container hooks (`createContainer`, `startContainer` of
+    /// `config.hooks`) read on stdin; init sets its pid (the container process's host pid)
+    /// and status. `None`: a state with only the id.
+    pub hook_state: Option<&'a OciState>,
     /// The binary to run init from (sealed before use); `None`: our own (`/proc/self/exe`).
     /// Tests pass the `unitbox` binary here.
     pub init_binary: Option<&'a Path>,
@@ -107,6 +112,14 @@ pub fn start_init(req: InitRequest<'_>) -> crate::Result<Spawned> {
         config: req.config.clone(),
         process: req.process.spec(req.config.no_new_privileges),
         join: Vec::new(),
+        hook_state: Some(req.hook_state.cloned().unwrap_or_else(|| OciState {
+            oci_version: crate::hooks::OCI_VERSION.to_owned(),
+            id: req.id.to_owned(),
+            status: crate::container::Status::Creating,
+            pid: None,
+            bundle: PathBuf::new(),
+            annotations: BTreeMap::new(),
+        })),
         fds: FdLayout {
             exec_fifo: true,
             container_pidfd: false,
@@ -149,6 +162,7 @@ pub fn start_exec(req: ExecRequest<'_>) -> crate::Result<Spawned> {
         config: req.config.clone(),
         process: req.process.spec(req.config.no_new_privileges),
         join,
+        hook_state: None,
         fds: FdLayout {
             exec_fifo: false,
             container_pidfd: true,
@@ -289,7 +303,7 @@ fn drive(
             FromInit::Forked { pid } => {
                 init.process = Some(ProcessHandle::open(pid)?);
                 channel
-                    .send(&ToInit::Proceed, &[])
+                    .send(&ToInit::Proceed { pid }, &[])
                     .map_err(ProcessError::from)?;
             }
             FromInit::RunHooks(point) => {

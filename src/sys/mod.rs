@@ -15,6 +15,7 @@ pub mod pidfd;
 pub mod procfs;
 pub mod pty;
 pub mod rlimit;
+pub mod sched;
 pub mod scm;
 pub mod signal;
 pub mod spawn;

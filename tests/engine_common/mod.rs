@@ -85,6 +85,7 @@ pub fn create(id: &str, config: Config, mut process: Process) -> Result<Created,
         state_dir: &state,
         cgroup: &scope,
         hooks: &mut hooks,
+        hook_state: None,
         init_binary: Some(&init_binary()),
     });
     let spawned = match spawned {

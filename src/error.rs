@@ -122,6 +122,25 @@ pub enum Error {
     /// The configuration is invalid.
     #[error(transparent)]
     Config(#[from] crate::config::validate::ConfigError),
+    /// A verb that the container's status does not allow.
+    #[error("cannot {verb} container `{id}`: it is {status}")]
+    IncorrectStatus {
+        /// Container id.
+        id: String,
+        /// What was asked.
+        verb: crate::container::Verb,
+        /// The status that refused it.
+        status: crate::container::Status,
+    },
+    /// A container verb failed in the system.
+    #[error(transparent)]
+    Container(#[from] crate::container::ContainerError),
+    /// An OCI hook failed.
+    #[error(transparent)]
+    Hook(#[from] crate::hooks::HookError),
+    /// The state store failed.
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
     /// The command line itself failed (writing a spec, opening the log).
     #[error(transparent)]
     Cli(#[from] crate::cli::CliError),
@@ -153,6 +172,14 @@ impl Error {
             Error::NoProcessOps => ErrorCode::NoProcessOps,
             Error::ConsoleExists => ErrorCode::ConsoleExists,
             Error::Config(_) => ErrorCode::ConfigInvalid,
+            Error::IncorrectStatus { verb, status, .. } => refusal_code(*verb, *status),
+            Error::Hook(_) => ErrorCode::SystemError,
+            Error::Container(_) => ErrorCode::SystemError,
+            Error::Store(e) => match e {
+                crate::store::StoreError::IdInUse(_) => ErrorCode::IdInUse,
+                crate::store::StoreError::NotExists(_) => ErrorCode::ContainerNotExists,
+                _ => ErrorCode::SystemError,
+            },
             Error::Cli(_) => ErrorCode::SystemError,
             Error::Process(crate::process::ProcessError::NoArgs) => ErrorCode::ConfigInvalid,
             Error::Process(_) => ErrorCode::SystemError,
@@ -165,6 +192,17 @@ impl Error {
             Error::Systemd(_) => ErrorCode::SystemError,
             Error::Cgroupfs(_) => ErrorCode::SystemError,
         }
+    }
+}
+
+/// libcontainer's code for `verb` refused in `status`: what the caller would have to change.
+fn refusal_code(verb: crate::container::Verb, status: crate::container::Status) -> ErrorCode {
+    use crate::container::{Status, Verb};
+    match (verb, status) {
+        (Verb::Resume, _) => ErrorCode::ContainerNotPaused,
+        (_, Status::Paused | Status::Pausing) => ErrorCode::ContainerPaused,
+        (_, Status::Stopped | Status::Creating) => ErrorCode::ContainerNotRunning,
+        (_, Status::Created | Status::Running) => ErrorCode::ContainerNotStopped,
     }
 }
 

@@ -1,1 +1,295 @@
-//! (module under construction: see the issue that owns it)
+//! The factory: makes containers in a state root and loads them back.
+//!
+//! Owns the create sequence and its all-or-nothing promise: validate the id and the
+//! config, claim the id's folder, start the scope and init, save the state. When any step
+//! fails, everything the earlier steps made (init, the scope, the folder) is undone before
+//! the error returns. Mirrors runc's `libcontainer/factory_linux.go` (`Create`, `Load`)
+//! and the create half of `container_linux.go`.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
+
+use crate::cgroups::CgroupManager;
+use crate::config::id::validate_id;
+use crate::config::validate::{validate, ConfigError};
+use crate::config::{Config, NamespaceType};
+use crate::container::{Container, Status};
+use crate::hooks::{run_hooks, HookKind, OciState, OCI_VERSION};
+use crate::process::{start_init, HookPoint, InitRequest, Process, Spawned};
+use crate::store::{now_rfc3339, State, Store};
+use crate::systemd::connection::{Bus, SystemdConnection};
+use crate::systemd::unit_name::{self, UnitName};
+use crate::systemd::ScopeManager;
+
+/// How a [`Factory`] starts containers.
+#[derive(Debug, Clone, Default)]
+pub struct FactoryOptions {
+    /// The binary init runs from (sealed before use); `None`: our own executable. Tests and
+    /// embedders whose executable is not `unitbox` point this at the `unitbox` binary.
+    pub init_binary: Option<PathBuf>,
+}
+
+/// Makes and loads containers under one state root.
+///
+/// Holds one systemd connection, opened on first use and shared by every container it
+/// makes or loads (ARCHITECTURE.md: one D-Bus connection per process).
+pub struct Factory {
+    store: Store,
+    options: FactoryOptions,
+    systemd: OnceLock<Arc<SystemdConnection>>,
+}
+
+impl std::fmt::Debug for Factory {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Factory")
+            .field("root", &self.store.root())
+            .field("options", &self.options)
+            .finish()
+    }
+}
+
+impl Factory {
+    /// A factory over the state root `root` (created, mode 0700, if missing).
+    pub fn new(root: impl Into<PathBuf>, options: FactoryOptions) -> crate::Result<Factory> {
+        Ok(Factory {
+            store: Store::open(root)?,
+            options,
+            systemd: OnceLock::new(),
+        })
+    }
+
+    /// The state store (for the lock the CLI and the daemon take around a verb).
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Creates container `id` running the config's `process`, with inherited stdio; see
+    /// [`Factory::create_with_process`].
+    pub fn create(&self, id: &str, config: Config) -> crate::Result<Container> {
+        let process = match &config.process {
+            Some(process) => Process::from_config(process),
+            None => {
+                return Err(
+                    ConfigError::invalid("process", "required to create a container").into(),
+                )
+            }
+        };
+        self.create_with_process(id, config, process)
+    }
+
+    /// Creates container `id` whose init will run `process`, and returns it created: init
+    /// waits on the exec fifo for [`Container::start`].
+    ///
+    /// Order: validate id and config → claim `<root>/<id>` (IdInUse if taken) → connect the
+    /// scope manager → start init (it joins the scope before it makes anything; the
+    /// prestart and createRuntime hooks run when its namespaces exist) → save the state.
+    /// A failure at any step kills init, removes the scope and the folder.
+    pub fn create_with_process(
+        &self,
+        id: &str,
+        mut config: Config,
+        mut process: Process,
+    ) -> crate::Result<Container> {
+        let _span = tracing::info_span!("container", id = %id).entered();
+        validate_id(id)?;
+        if config.cgroups.name.is_empty() {
+            config.cgroups.name = id.to_owned();
+        }
+        validate(&config)?;
+        let reservation = self.store.reserve(id)?;
+        let unit = unit_name::for_container(&config.cgroups.scope_prefix, &config.cgroups.name);
+        let manager: Box<dyn CgroupManager> =
+            Box::new(ScopeManager::new(self.systemd()?, &config.cgroups, unit)?);
+        let (bundle, annotations) = bundle_and_annotations(&config.labels);
+        let dir = reservation.lock().dir().to_owned();
+
+        let spawned = {
+            let mut create_hooks = |point: HookPoint, pid: i32| -> crate::Result<()> {
+                match point {
+                    HookPoint::CreateRuntime => {
+                        let state = OciState {
+                            oci_version: OCI_VERSION.to_owned(),
+                            id: id.to_owned(),
+                            status: Status::Creating,
+                            pid: Some(pid),
+                            bundle: bundle.clone(),
+                            annotations: annotations.clone(),
+                        };
+                        run_hooks(HookKind::Prestart, &config.hooks.prestart, &state)?;
+                        run_hooks(
+                            HookKind::CreateRuntime,
+                            &config.hooks.create_runtime,
+                            &state,
+                        )?;
+                    }
+                }
+                Ok(())
+            };
+            start_init(InitRequest {
+                id,
+                config: &config,
+                process: &mut process,
+                state_dir: &dir,
+                cgroup: manager.as_ref(),
+                hooks: &mut create_hooks,
+                init_binary: self.options.init_binary.as_deref(),
+            })
+        };
+        let spawned = match spawned {
+            Ok(spawned) => spawned,
+            Err(error) => {
+                // start_init already killed and reaped what it started.
+                destroy_scope(manager.as_ref());
+                return Err(error);
+            }
+        };
+
+        let state = State {
+            id: id.to_owned(),
+            init_pid: spawned.pid,
+            init_start_time: spawned.start_time,
+            created: now_rfc3339(),
+            cgroup_paths: manager.paths().unwrap_or_default(),
+            namespace_paths: namespace_paths(&config, &spawned),
+            unit_name: manager.unit_name().to_owned(),
+            rootless: config.rootless_euid,
+            external_descriptors: external_descriptors(spawned.pid),
+            bundle,
+            annotations,
+            paused: false,
+            config,
+        };
+        if let Err(error) = self.store.save(reservation.lock(), &state) {
+            kill_init(&spawned);
+            destroy_scope(manager.as_ref());
+            return Err(error.into());
+        }
+        drop(reservation.commit());
+        tracing::info!(pid = spawned.pid, unit = %state.unit_name, "container created");
+        let mut container = Container::new(
+            self.store.clone(),
+            state,
+            manager,
+            self.options.init_binary.clone(),
+        );
+        container.set_init_process(process);
+        Ok(container)
+    }
+
+    /// Loads container `id` from its saved state, with its status derived afresh.
+    pub fn load(&self, id: &str) -> crate::Result<Container> {
+        validate_id(id)?;
+        let state = self.store.load(id)?;
+        let unit = UnitName::parse(&state.unit_name).map_err(crate::systemd::SystemdError::from)?;
+        let manager: Box<dyn CgroupManager> = Box::new(ScopeManager::load_in(
+            self.systemd()?,
+            unit,
+            &state.config.cgroups.slice,
+        )?);
+        Ok(Container::new(
+            self.store.clone(),
+            state,
+            manager,
+            self.options.init_binary.clone(),
+        ))
+    }
+
+    /// The factory's systemd connection (the system bus for root, the user's otherwise),
+    /// opened on first use.
+    fn systemd(&self) -> crate::Result<Arc<SystemdConnection>> {
+        if let Some(conn) = self.systemd.get() {
+            return Ok(conn.clone());
+        }
+        let conn = SystemdConnection::connect(Bus::for_current_user())?;
+        // Two threads may race to connect; the loser's connection is dropped.
+        Ok(self.systemd.get_or_init(|| conn).clone())
+    }
+
+    /// Ids of every container in the root, sorted.
+    pub fn list(&self) -> crate::Result<Vec<String>> {
+        Ok(self.store.list()?)
+    }
+}
+
+/// Undoes the scope of a create that failed; the create's own error is what the caller
+/// sees, so a failure here can only be logged.
+fn destroy_scope(manager: &dyn CgroupManager) {
+    if let Err(error) = manager.destroy() {
+        tracing::warn!(%error, unit = manager.unit_name(), "remove scope of failed create");
+    }
+}
+
+/// Kills and reaps the init of a create that failed after it started.
+fn kill_init(spawned: &Spawned) {
+    // Best effort: init may already be gone; the scope's destroy kills what is left.
+    let _ = spawned.handle.signal(libc::SIGKILL);
+    let _ = spawned.handle.wait();
+}
+
+/// The bundle and the annotations, which the OCI conversion keeps as `key=value` labels
+/// (`bundle=<path>` last, as runc does).
+fn bundle_and_annotations(labels: &[String]) -> (PathBuf, BTreeMap<String, String>) {
+    let mut bundle = PathBuf::new();
+    let mut annotations = BTreeMap::new();
+    for label in labels {
+        let (key, value) = label.split_once('=').unwrap_or((label.as_str(), ""));
+        annotations.insert(key.to_owned(), value.to_owned());
+    }
+    if let Some(path) = annotations.remove("bundle") {
+        bundle = PathBuf::from(path);
+    }
+    (bundle, annotations)
+}
+
+/// The namespace files the container's processes live in: the joined path for a joined
+/// namespace, init's `/proc/<pid>/ns/<name>` for a new one.
+fn namespace_paths(config: &Config, spawned: &Spawned) -> BTreeMap<NamespaceType, PathBuf> {
+    config
+        .namespaces
+        .iter()
+        .filter_map(|ns| {
+            let path = match &ns.path {
+                Some(path) => path.clone(),
+                None => spawned.namespaces.get(&ns.kind)?.clone(),
+            };
+            Some((ns.kind, path))
+        })
+        .collect()
+}
+
+/// What init's fds 0–2 point to (`readlink /proc/<pid>/fd/N`), for checkpoint/restore.
+fn external_descriptors(pid: i32) -> Vec<String> {
+    (0..3)
+        .map(|fd| {
+            std::fs::read_link(Path::new(&format!("/proc/{pid}/fd/{fd}")))
+                .map(|target| target.to_string_lossy().into_owned())
+                .unwrap_or_default()
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn labels_split_into_bundle_and_annotations() {
+        let labels = vec![
+            "org.example.a=1".to_owned(),
+            "odd".to_owned(),
+            "with=equals=inside".to_owned(),
+            "bundle=/srv/bundle".to_owned(),
+        ];
+        let (bundle, annotations) = bundle_and_annotations(&labels);
+        assert_eq!(bundle, PathBuf::from("/srv/bundle"));
+        assert_eq!(
+            annotations,
+            BTreeMap::from([
+                ("org.example.a".to_owned(), "1".to_owned()),
+                ("odd".to_owned(), String::new()),
+                ("with".to_owned(), "equals=inside".to_owned()),
+            ])
+        );
+    }
+}

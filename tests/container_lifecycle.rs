@@ -1,0 +1,378 @@
+//! A container's life against a real systemd: the scope systemd sees, the status machine
+//! and its refusals, exit codes and signals, hooks in order, destroy and failed creates
+//! leaving nothing behind.
+
+mod container_support;
+mod support;
+
+use std::path::Path;
+use std::time::Duration;
+
+use container_support::{chain, create, run, spec, wait_for};
+use nix::sys::signal::Signal;
+use serde_json::json;
+use unitbox::container::Status;
+use unitbox::process::ExitStatus;
+use unitbox::ErrorCode;
+
+/// A spec whose process waits until it is killed.
+fn sleeper() -> serde_json::Value {
+    spec("trap 'exit 42' TERM; while :; do sleep 0.05; done")
+}
+
+/// `LoadState` of `unit`: `loaded` while systemd knows it, `not-found` once it is gone.
+fn load_state(unit: &str) -> String {
+    support::systemctl_show(unit, "LoadState")
+}
+
+/// Whether any mount of this mount namespace lies under `dir`.
+fn mounts_under(dir: &Path) -> Vec<String> {
+    let dir = dir.to_string_lossy().into_owned();
+    std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap()
+        .lines()
+        .filter(|l| l.split(' ').nth(4).is_some_and(|m| m.starts_with(&dir)))
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
+fn exit_code_propagates() {
+    support::in_systemd(|| {
+        let factory = container_support::factory("exit");
+        let (status, out) = run(&factory, "exit7", &spec("exit 7"));
+        assert_eq!(status, ExitStatus::Exited(7), "{out}");
+    });
+}
+
+#[test]
+fn signals_reach_init_and_all_processes() {
+    support::in_systemd(|| {
+        let factory = container_support::factory("signals");
+
+        // A handled signal: the trap runs and sets the exit code.
+        let mut term = create(&factory, "sigterm", &sleeper());
+        term.container.start().unwrap();
+        term.container.signal(Signal::SIGTERM, false).unwrap();
+        assert_eq!(term.container.wait().unwrap(), ExitStatus::Exited(42));
+        term.container.destroy().unwrap();
+
+        // SIGKILL to every process through the scope.
+        let mut all = create(&factory, "sigall", &sleeper());
+        all.container.start().unwrap();
+        all.container.signal(Signal::SIGKILL, true).unwrap();
+        assert_eq!(
+            all.container.wait().unwrap(),
+            ExitStatus::Signaled(Signal::SIGKILL as i32)
+        );
+        assert_eq!(all.container.refresh_status(), Status::Stopped);
+        let refused = all.container.signal(Signal::SIGTERM, false).unwrap_err();
+        assert_eq!(refused.code(), ErrorCode::ContainerNotRunning, "{refused}");
+        all.container.destroy().unwrap();
+    });
+}
+
+#[test]
+fn scope_is_seen_by_systemd_and_destroy_leaves_nothing() {
+    support::in_systemd(|| {
+        let factory = container_support::factory("scope");
+        let created = create(&factory, "scoped", &sleeper());
+        let mut container = created.container;
+        let unit = container.unit_name().to_owned();
+        assert_eq!(unit, "unitbox-scoped.scope");
+        assert_eq!(support::systemctl_show(&unit, "ActiveState"), "active");
+        let pid = container.state().init_pid;
+        let control_group = support::systemctl_show(&unit, "ControlGroup");
+        let cgroup = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
+        assert!(
+            cgroup.lines().any(|l| l.ends_with(&control_group)),
+            "init {pid} is in the scope's cgroup {control_group}:\n{cgroup}"
+        );
+        assert_eq!(factory.list().unwrap(), ["scoped"]);
+
+        container.start().unwrap();
+        assert_eq!(container.refresh_status(), Status::Running);
+        let loaded = factory.load("scoped").unwrap();
+        assert_eq!(
+            loaded.status(),
+            Status::Running,
+            "another handle derives the same status"
+        );
+        assert_eq!(loaded.state().unit_name, unit);
+
+        container.signal(Signal::SIGKILL, false).unwrap();
+        container.wait().unwrap();
+        let dir = container.dir();
+        container.destroy().unwrap();
+
+        assert!(!dir.exists(), "state folder removed");
+        assert!(factory.list().unwrap().is_empty());
+        wait_for("the scope to go", Duration::from_secs(10), || {
+            load_state(&unit) == "not-found"
+        });
+        assert!(!Path::new(&format!("/proc/{pid}")).exists(), "init is gone");
+        assert_eq!(
+            mounts_under(&created.bundle),
+            Vec::<String>::new(),
+            "no mount left"
+        );
+        let err = factory.load("scoped").unwrap_err();
+        assert_eq!(err.code(), ErrorCode::ContainerNotExists, "{err}");
+    });
+}
+
+#[test]
+fn status_machine_refuses_illegal_transitions() {
+    support::in_systemd(|| {
+        let factory = container_support::factory("status");
+        let mut c = create(&factory, "machine", &sleeper()).container;
+        assert_eq!(c.status(), Status::Created);
+
+        let again = factory
+            .create(
+                "machine",
+                unitbox::config::oci::load_bundle(c.bundle()).unwrap(),
+            )
+            .unwrap_err();
+        assert_eq!(again.code(), ErrorCode::IdInUse, "{again}");
+        let err = c.resume().unwrap_err();
+        assert_eq!(err.code(), ErrorCode::ContainerNotPaused, "{err}");
+
+        c.start().unwrap();
+        assert_eq!(c.status(), Status::Running);
+        let err = c.start().unwrap_err();
+        assert_eq!(
+            err.code(),
+            ErrorCode::ContainerNotStopped,
+            "start twice: {err}"
+        );
+        let err = factory.load("machine").unwrap().destroy().unwrap_err();
+        assert_eq!(
+            err.code(),
+            ErrorCode::ContainerNotStopped,
+            "delete running: {err}"
+        );
+
+        c.pause().unwrap();
+        assert_eq!(c.status(), Status::Paused);
+        assert_eq!(factory.load("machine").unwrap().status(), Status::Paused);
+        let mut exec = unitbox::process::Process::new(vec!["true".into()]);
+        let err = c.exec(&mut exec).unwrap_err();
+        assert_eq!(
+            err.code(),
+            ErrorCode::ContainerPaused,
+            "exec while paused: {err}"
+        );
+        let err = c.pause().unwrap_err();
+        assert_eq!(err.code(), ErrorCode::ContainerPaused, "pause twice: {err}");
+
+        c.resume().unwrap();
+        assert_eq!(c.status(), Status::Running);
+        c.signal(Signal::SIGTERM, false).unwrap();
+        assert_eq!(c.wait().unwrap(), ExitStatus::Exited(42));
+        assert_eq!(c.status(), Status::Stopped);
+        for (what, err) in [
+            ("start", c.start().unwrap_err()),
+            ("pause", c.pause().unwrap_err()),
+            ("signal", c.signal(Signal::SIGKILL, false).unwrap_err()),
+        ] {
+            assert_eq!(
+                err.code(),
+                ErrorCode::ContainerNotRunning,
+                "{what} stopped: {err}"
+            );
+        }
+        c.destroy().unwrap();
+    });
+}
+
+#[test]
+fn destroy_of_created_container_kills_init() {
+    support::in_systemd(|| {
+        let factory = container_support::factory("created");
+        let c = create(&factory, "never-started", &sleeper()).container;
+        let pid = c.state().init_pid;
+        let unit = c.unit_name().to_owned();
+        c.destroy().unwrap();
+        assert!(
+            !Path::new(&format!("/proc/{pid}")).exists(),
+            "init killed and reaped"
+        );
+        wait_for("the scope to go", Duration::from_secs(10), || {
+            load_state(&unit) == "not-found"
+        });
+    });
+}
+
+#[test]
+fn failed_create_leaves_no_process_scope_or_state() {
+    support::in_systemd(|| {
+        let factory = container_support::factory("failed");
+        let mut bad = sleeper();
+        bad["mounts"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"destination": "/mnt", "type": "nosuchfs", "source": "none"}));
+        let bundle = container_support::bundle_with("badmount", &bad);
+        let config = unitbox::config::oci::load_bundle(&bundle).unwrap();
+        let procs_before = processes_mentioning(&bundle);
+        let err = factory.create("badmount", config).unwrap_err();
+        assert!(
+            chain(&err).contains("/mnt"),
+            "the error names the mount: {}",
+            chain(&err)
+        );
+
+        assert!(factory.list().unwrap().is_empty());
+        assert!(
+            !factory.store().container_dir("badmount").exists(),
+            "no state folder"
+        );
+        assert_eq!(
+            load_state("unitbox-badmount.scope"),
+            "not-found",
+            "no scope"
+        );
+        assert_eq!(
+            processes_mentioning(&bundle),
+            procs_before,
+            "no process left"
+        );
+        assert_eq!(mounts_under(&bundle), Vec::<String>::new(), "no mount left");
+
+        // The id is free again.
+        let (status, out) = run(&factory, "badmount", &spec("exit 0"));
+        assert!(status.success(), "{out}");
+    });
+}
+
+/// Pids whose root or cwd lies in `bundle`: processes of a container made from it.
+fn processes_mentioning(bundle: &Path) -> Vec<u32> {
+    let mut pids = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        for link in ["root", "cwd"] {
+            if std::fs::read_link(entry.path().join(link)).is_ok_and(|t| t.starts_with(bundle)) {
+                pids.push(pid);
+                break;
+            }
+        }
+    }
+    pids
+}
+
+#[test]
+fn hooks_run_in_order_with_the_state() {
+    support::in_systemd(|| {
+        let factory = container_support::factory("hooks");
+        let share = support::scratch_dir("hook-share");
+        let log = share.join("log");
+        let mut spec = spec("echo process >> /share/log");
+        spec["root"]["readonly"] = json!(false);
+        spec["mounts"].as_array_mut().unwrap().push(json!({
+            "destination": "/share", "type": "bind", "source": share, "options": ["rbind", "rw"]
+        }));
+        // Runtime-namespace hooks write the host path; startContainer runs in the
+        // container, after pivot_root, and writes the same file through the bind.
+        let host_hook = |kind: &str| {
+            json!({"path": "/bin/sh", "args": ["sh", "-c",
+                format!("cat > {0}/{kind}.json; echo {kind} >> {0}/log", share.display())]})
+        };
+        spec["hooks"] = json!({
+            "prestart": [host_hook("prestart")],
+            "createRuntime": [host_hook("createRuntime")],
+            "createContainer": [host_hook("createContainer")],
+            "startContainer": [{"path": "/bin/sh", "args": ["sh", "-c", "echo startContainer >> /share/log"]}],
+            "poststart": [host_hook("poststart")],
+            "poststop": [host_hook("poststop")]
+        });
+        let mut c = create(&factory, "hooked", &spec).container;
+        let created_log = std::fs::read_to_string(&log).unwrap();
+        assert_eq!(
+            created_log.lines().collect::<Vec<_>>(),
+            ["prestart", "createRuntime", "createContainer"],
+            "create runs the create hooks only"
+        );
+        c.start().unwrap();
+        c.wait().unwrap();
+        let bundle = c.bundle().to_owned();
+        let pid = c.state().init_pid;
+        c.destroy().unwrap();
+
+        let text = std::fs::read_to_string(&log).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 7, "{lines:?}");
+        assert_eq!(lines[..3], ["prestart", "createRuntime", "createContainer"]);
+        // startContainer (in init, after the fifo is released) and poststart (in the
+        // runtime, after start returns) race, as in runc; the process runs after
+        // startContainer.
+        let pos = |what| lines.iter().position(|l| *l == what).unwrap();
+        assert!(pos("startContainer") < pos("process"), "{lines:?}");
+        assert!(pos("poststart") > 2, "{lines:?}");
+        assert_eq!(lines[6], "poststop");
+
+        let state: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(share.join("prestart.json")).unwrap()).unwrap();
+        assert_eq!(state["id"], "hooked");
+        assert_eq!(state["status"], "creating");
+        assert_eq!(state["pid"], pid);
+        assert_eq!(state["bundle"], bundle.to_string_lossy().as_ref());
+        let poststop: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(share.join("poststop.json")).unwrap()).unwrap();
+        assert_eq!(poststop["status"], "stopped");
+    });
+}
+
+#[test]
+fn failing_create_runtime_hook_fails_create_and_cleans_up() {
+    support::in_systemd(|| {
+        let factory = container_support::factory("hookfail");
+        let mut spec = sleeper();
+        spec["hooks"] = json!({"createRuntime": [{"path": "/bin/false", "args": ["false"]}]});
+        let bundle = container_support::bundle_with("hookfail", &spec);
+        let config = unitbox::config::oci::load_bundle(&bundle).unwrap();
+        let err = factory.create("hookfail", config).unwrap_err();
+        assert!(
+            chain(&err).contains("createRuntime hook `/bin/false`"),
+            "{}",
+            chain(&err)
+        );
+        assert!(factory.list().unwrap().is_empty());
+        assert_eq!(load_state("unitbox-hookfail.scope"), "not-found");
+    });
+}
+
+#[test]
+fn bad_id_or_config_is_refused_before_anything_is_made() {
+    // No systemd needed: nothing may get as far as the bus.
+    let factory = container_support::factory("refused");
+    let bundle = container_support::bundle_with("refused", &sleeper());
+    let config = unitbox::config::oci::load_bundle(&bundle).unwrap();
+    for id in ["", "..", "a/b", "semi;colon"] {
+        let err = factory.create(id, config.clone()).unwrap_err();
+        assert_eq!(err.code(), ErrorCode::InvalidIdFormat, "id {id:?}: {err}");
+    }
+    let mut no_uts = config.clone();
+    no_uts
+        .namespaces
+        .retain(|ns| ns.kind != unitbox::config::NamespaceType::Uts);
+    let err = factory.create("no-uts", no_uts).unwrap_err();
+    assert_eq!(err.code(), ErrorCode::ConfigInvalid, "{err}");
+    assert!(err.to_string().contains("hostname"), "{err}");
+    let mut no_process = config;
+    no_process.process = None;
+    let err = factory.create("no-process", no_process).unwrap_err();
+    assert_eq!(err.code(), ErrorCode::ConfigInvalid, "{err}");
+    assert!(factory.list().unwrap().is_empty());
+    assert_eq!(
+        std::fs::read_dir(factory.store().root()).unwrap().count(),
+        0,
+        "no folder was made"
+    );
+}

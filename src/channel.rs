@@ -77,8 +77,11 @@ pub struct Channel<S, R> {
     _types: PhantomData<fn(S) -> R>,
 }
 
+/// Two connected ends: the first sends `S` and receives `R`, the second the mirror.
+pub type Pair<S, R> = (Channel<S, R>, Channel<R, S>);
+
 /// Makes a connected pair: `(parent end, init end)`, both close-on-exec.
-pub fn pair<S: Message, R: Message>() -> Result<(Channel<S, R>, Channel<R, S>), ChannelError> {
+pub fn pair<S: Message, R: Message>() -> Result<Pair<S, R>, ChannelError> {
     let (a, b) = socketpair(
         AddressFamily::Unix,
         SockType::SeqPacket,

@@ -7,6 +7,9 @@ use unitbox::cli::{self, Cli};
 
 fn main() -> ExitCode {
     // The hidden `init` entry point (argv[1] == "init") is dispatched here, before clap.
+    if std::env::args_os().nth(1).as_deref() == Some("init".as_ref()) {
+        return unitbox::init::run();
+    }
     let cli = Cli::parse();
     if let Err(err) = cli::init_logging(&cli.globals) {
         return cli::report(&err.into(), &cli.globals);

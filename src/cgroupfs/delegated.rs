@@ -67,12 +67,11 @@ pub fn apply(paths: &ScopePaths, writes: &[CgroupWrite]) -> Result<(), CgroupfsE
         let dir = match w.controller {
             None => paths.tracking(),
             Some(c) if paths.mode.is_v1() => {
-                let root = paths.hierarchy(c);
-                if !root.exists() {
+                if !paths.is_mounted(c) {
                     return Err(CgroupfsError::NotMounted {
                         field: w.field.clone(),
                         controller: c.name(),
-                        path: root,
+                        path: paths.hierarchy(c),
                     });
                 }
                 if c.is_managed_by_systemd_on_v1() {
@@ -150,7 +149,7 @@ pub fn remove_own_dirs(paths: &ScopePaths) -> Result<(), CgroupfsError> {
         Controller::NetPrio,
         Controller::Rdma,
     ] {
-        if paths.mode.is_v1() {
+        if paths.mode.is_v1() && paths.is_mounted(c) {
             remove_tree(&paths.controller(c))?;
         }
     }

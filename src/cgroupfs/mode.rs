@@ -3,7 +3,7 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use nix::sys::statfs::{statfs, CGROUP2_SUPER_MAGIC};
+use nix::sys::statfs::{statfs, CGROUP2_SUPER_MAGIC, CGROUP_SUPER_MAGIC};
 use serde::{Deserialize, Serialize};
 
 use super::CgroupfsError;
@@ -183,6 +183,16 @@ impl ScopePaths {
         }
     }
 
+    /// Whether the controller's hierarchy is mounted (v1: a cgroup filesystem at
+    /// `<root>/<name>`, not merely a directory there).
+    pub fn is_mounted(&self, controller: Controller) -> bool {
+        let root = self.hierarchy(controller);
+        statfs(&root).is_ok_and(|st| match self.mode {
+            CgroupMode::Unified => st.filesystem_type() == CGROUP2_SUPER_MAGIC,
+            _ => st.filesystem_type() == CGROUP_SUPER_MAGIC,
+        })
+    }
+
     /// The scope's directory for a controller.
     pub fn controller(&self, controller: Controller) -> PathBuf {
         self.under(self.hierarchy(controller))
@@ -205,7 +215,7 @@ impl ScopePaths {
         }
         [Controller::Freezer, Controller::Cpuset]
             .into_iter()
-            .filter(|c| self.hierarchy(*c).exists())
+            .filter(|c| self.is_mounted(*c))
             .collect()
     }
 }

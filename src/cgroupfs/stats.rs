@@ -91,7 +91,7 @@ fn read_v1(paths: &ScopePaths) -> Result<Stats, CgroupfsError> {
     }
 
     let hugetlb = paths.controller(Controller::Hugetlb);
-    if hugetlb.exists() {
+    if paths.is_mounted(Controller::Hugetlb) {
         for size in hugepage_sizes() {
             let prefix = format!("hugetlb.{size}");
             s.hugetlb.insert(

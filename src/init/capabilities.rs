@@ -53,7 +53,11 @@ fn parse_set(set: &'static str, names: &[String]) -> Result<CapsHashSet, Capabil
         .map(|name| {
             // OCI names carry the prefix; accept `sys_admin` style too, as runc does.
             let upper = name.to_ascii_uppercase();
-            let full = if upper.starts_with("CAP_") { upper } else { format!("CAP_{upper}") };
+            let full = if upper.starts_with("CAP_") {
+                upper
+            } else {
+                format!("CAP_{upper}")
+            };
             Capability::from_str(&full).map_err(|_| CapabilityError::Unknown {
                 set,
                 name: name.clone(),
@@ -76,7 +80,10 @@ impl CapabilitySets {
 
     /// Drops every capability outside the bounding set (needs `CAP_SETPCAP`).
     pub fn drop_bounding(&self) -> Result<(), CapabilityError> {
-        let apply = |source| CapabilityError::Apply { set: "bounding", source };
+        let apply = |source| CapabilityError::Apply {
+            set: "bounding",
+            source,
+        };
         for cap in caps::runtime::thread_all_supported() {
             if !self.bounding.contains(&cap) {
                 caps::drop(None, CapSet::Bounding, cap).map_err(apply)?;
@@ -96,7 +103,14 @@ impl CapabilitySets {
         caps::set(None, CapSet::Permitted, &self.permitted).map_err(apply("permitted"))?;
         caps::set(None, CapSet::Effective, &self.effective).map_err(apply("effective"))?;
         caps::clear(None, CapSet::Ambient).map_err(apply("ambient"))?;
-        for cap in &self.ambient {
+        // The kernel raises an ambient capability only if it is both permitted and
+        // inheritable; runc warns and skips the others, we skip them (the profile's
+        // ambient list is a wish bounded by the inheritable set it chose).
+        for cap in self
+            .ambient
+            .iter()
+            .filter(|c| self.permitted.contains(c) && self.inheritable.contains(c))
+        {
             caps::raise(None, CapSet::Ambient, *cap).map_err(apply("ambient"))?;
         }
         Ok(())
@@ -123,9 +137,13 @@ mod tests {
         let sets = CapabilitySets::from_config(&config).unwrap();
         assert_eq!(
             sets.bounding,
-            [Capability::CAP_CHOWN, Capability::CAP_KILL, Capability::CAP_NET_BIND_SERVICE]
-                .into_iter()
-                .collect()
+            [
+                Capability::CAP_CHOWN,
+                Capability::CAP_KILL,
+                Capability::CAP_NET_BIND_SERVICE
+            ]
+            .into_iter()
+            .collect()
         );
         assert_eq!(sets.effective, [Capability::CAP_KILL].into_iter().collect());
         assert_eq!(sets.permitted.len(), 2);
@@ -141,6 +159,9 @@ mod tests {
             ..Default::default()
         };
         let err = CapabilitySets::from_config(&config).unwrap_err();
-        assert_eq!(err.to_string(), "capabilities.ambient: unknown capability `CAP_FLY`");
+        assert_eq!(
+            err.to_string(),
+            "capabilities.ambient: unknown capability `CAP_FLY`"
+        );
     }
 }

@@ -6,7 +6,9 @@
 //! an argument index become one rule each (libseccomp cannot AND two conditions on one
 //! argument). `no_new_privs` is ours to set, so libseccomp's own `CtlNnp` is off.
 
-use libseccomp::{ScmpAction, ScmpArch, ScmpArgCompare, ScmpCompareOp, ScmpFilterContext, ScmpSyscall};
+use libseccomp::{
+    ScmpAction, ScmpArch, ScmpArgCompare, ScmpCompareOp, ScmpFilterContext, ScmpSyscall,
+};
 
 use crate::config::{Seccomp, SeccompAction, SeccompArg, SeccompOp};
 
@@ -87,7 +89,9 @@ pub fn build(config: &Seccomp) -> Result<ScmpFilterContext, SeccompError> {
     let mut filter = ScmpFilterContext::new(default).map_err(lib("seccomp_init"))?;
     filter.set_ctl_nnp(false).map_err(lib("seccomp_attr_set"))?;
     for name in &config.architectures {
-        let arch: ScmpArch = name.parse().map_err(|_| SeccompError::UnknownArch(name.clone()))?;
+        let arch: ScmpArch = name
+            .parse()
+            .map_err(|_| SeccompError::UnknownArch(name.clone()))?;
         match filter.add_arch(arch) {
             Ok(_) => {}
             // The native architecture is already there.
@@ -156,7 +160,8 @@ mod tests {
 
     fn pfc(config: &Seccomp) -> String {
         let filter = build(config).unwrap();
-        let fd = nix::sys::memfd::memfd_create(c"pfc", nix::sys::memfd::MFdFlags::MFD_CLOEXEC).unwrap();
+        let fd =
+            nix::sys::memfd::memfd_create(c"pfc", nix::sys::memfd::MFdFlags::MFD_CLOEXEC).unwrap();
         let mut file = std::fs::File::from(fd);
         filter.export_pfc(&file).unwrap();
         file.rewind().unwrap();
@@ -180,8 +185,14 @@ mod tests {
         for (act, errno, want) in table {
             assert_eq!(action(act, errno).unwrap(), want, "{act:?} errno {errno:?}");
         }
-        assert!(matches!(action(SeccompAction::Errno, Some(70000)), Err(SeccompError::Errno(70000))));
-        assert!(matches!(action(SeccompAction::Notify, None), Err(SeccompError::Notify)));
+        assert!(matches!(
+            action(SeccompAction::Errno, Some(70000)),
+            Err(SeccompError::Errno(70000))
+        ));
+        assert!(matches!(
+            action(SeccompAction::Notify, None),
+            Err(SeccompError::Notify)
+        ));
     }
 
     #[test]
@@ -218,10 +229,16 @@ mod tests {
         let text = pfc(&config);
         assert!(text.contains("# filter for syscall \"mkdir\""), "{text}");
         assert!(text.contains("action ERRNO(38)"), "{text}");
-        assert!(text.contains("# filter for syscall \"personality\""), "{text}");
+        assert!(
+            text.contains("# filter for syscall \"personality\""),
+            "{text}"
+        );
         assert!(text.contains("& 0x0000ffff) == 8"), "{text}");
         assert!(text.contains("action ERRNO(1)"), "{text}");
-        assert!(!text.contains("\"getpid\""), "rule equal to the default is skipped: {text}");
+        assert!(
+            !text.contains("\"getpid\""),
+            "rule equal to the default is skipped: {text}"
+        );
         assert!(text.contains("x86"), "{text}");
     }
 
@@ -239,7 +256,10 @@ mod tests {
             syscalls: vec![SeccompSyscall {
                 names: vec!["read".into()],
                 action: SeccompAction::Errno,
-                args: vec![SeccompArg { index: 6, ..Default::default() }],
+                args: vec![SeccompArg {
+                    index: 6,
+                    ..Default::default()
+                }],
                 ..Default::default()
             }],
             ..Default::default()

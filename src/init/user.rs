@@ -94,7 +94,12 @@ fn group_entries(group: &str) -> impl Iterator<Item = GroupEntry<'_>> {
             gid: f.get(2)?.parse().ok()?,
             members: f
                 .get(3)
-                .map(|m| m.split(',').map(str::trim).filter(|m| !m.is_empty()).collect())
+                .map(|m| {
+                    m.split(',')
+                        .map(str::trim)
+                        .filter(|m| !m.is_empty())
+                        .collect()
+                })
                 .unwrap_or_default(),
         })
     })
@@ -102,7 +107,12 @@ fn group_entries(group: &str) -> impl Iterator<Item = GroupEntry<'_>> {
 
 /// Resolves `spec` (`user[:group]`, empty = root) and `additional` groups against the
 /// contents of `/etc/passwd` and `/etc/group` (empty strings when the files are absent).
-pub fn resolve(spec: &str, additional: &[String], passwd: &str, group: &str) -> Result<ExecUser, UserError> {
+pub fn resolve(
+    spec: &str,
+    additional: &[String],
+    passwd: &str,
+    group: &str,
+) -> Result<ExecUser, UserError> {
     let (user_part, group_part) = match spec.split_once(':') {
         Some((u, g)) => (u, Some(g)),
         None => (spec, None),
@@ -131,7 +141,11 @@ pub fn resolve(spec: &str, additional: &[String], passwd: &str, group: &str) -> 
         Some(g) => gid = resolve_group(g, group)?,
         None => {
             if let Some(name) = name {
-                groups.extend(group_entries(group).filter(|e| e.members.contains(&name)).map(|e| e.gid));
+                groups.extend(
+                    group_entries(group)
+                        .filter(|e| e.members.contains(&name))
+                        .map(|e| e.gid),
+                );
             }
         }
     }
@@ -223,13 +237,21 @@ mod tests {
             ("bob:50", &[], user(1000, 50, &[], "/home/bob")),
             ("1000:7", &["staff"], user(1000, 7, &[50], "/home/bob")),
             ("4242", &[], user(4242, 0, &[], "/")),
-            ("4242:4343", &["99", "audio"], user(4242, 4343, &[29, 99], "/")),
+            (
+                "4242:4343",
+                &["99", "audio"],
+                user(4242, 4343, &[29, 99], "/"),
+            ),
             ("nohome", &[], user(1001, 1001, &[], "/")),
             ("bob", &["wheel"], user(1000, 1000, &[10, 29], "/home/bob")),
         ];
         for (spec, extra, want) in table {
             let extra: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
-            assert_eq!(&resolve(spec, &extra, PASSWD, GROUP).unwrap(), want, "user {spec:?} + {extra:?}");
+            assert_eq!(
+                &resolve(spec, &extra, PASSWD, GROUP).unwrap(),
+                want,
+                "user {spec:?} + {extra:?}"
+            );
         }
     }
 
@@ -237,11 +259,19 @@ mod tests {
     fn unknown_names_and_malformed_specs_are_refused() {
         let no = |spec: &str, extra: &[&str]| {
             let extra: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
-            resolve(spec, &extra, PASSWD, GROUP).unwrap_err().to_string()
+            resolve(spec, &extra, PASSWD, GROUP)
+                .unwrap_err()
+                .to_string()
         };
         assert_eq!(no("alice", &[]), "find user `alice` in `/etc/passwd`");
-        assert_eq!(no("bob:nogroup", &[]), "find group `nogroup` in `/etc/group`");
-        assert_eq!(no("bob", &["nogroup"]), "find group `nogroup` in `/etc/group`");
+        assert_eq!(
+            no("bob:nogroup", &[]),
+            "find group `nogroup` in `/etc/group`"
+        );
+        assert_eq!(
+            no("bob", &["nogroup"]),
+            "find group `nogroup` in `/etc/group`"
+        );
         assert_eq!(no(":5", &[]), "user `:5`: empty user or group");
         assert_eq!(no("bob:", &[]), "user `bob:`: empty user or group");
     }

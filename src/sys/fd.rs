@@ -53,15 +53,23 @@ pub fn dup_onto(old: RawFd, new: RawFd) -> std::io::Result<()> {
     Ok(())
 }
 
-/// Takes ownership of an fd number this process inherited (for example from its parent
-/// through `exec`), after checking that it is open.
+/// Takes ownership of the one fd number this process inherited through `exec` for it
+/// (init's channel), after checking that it is open and above stdio.
 ///
-/// # Safety
-/// Nothing else in the process may own or use `raw` afterwards.
-pub unsafe fn adopt_inherited(raw: RawFd) -> nix::Result<OwnedFd> {
+/// Only the first call succeeds (later ones get `EBUSY`), so no two owners can exist;
+/// call it at process start, before anything else could have opened that number.
+pub fn adopt_inherited(raw: RawFd) -> nix::Result<OwnedFd> {
+    static ADOPTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    if raw < 3 {
+        return Err(Errno::EBADF);
+    }
     // SAFETY: F_GETFD only queries the descriptor.
     Errno::result(unsafe { libc::fcntl(raw, libc::F_GETFD) })?;
-    // SAFETY: the caller guarantees that nothing else owns `raw`.
+    if ADOPTED.swap(true, std::sync::atomic::Ordering::SeqCst) {
+        return Err(Errno::EBUSY);
+    }
+    // SAFETY: the fd is open, was inherited for this purpose (the exec'ing parent put it
+    // there), and the flag above makes this the only owner this process ever creates.
     Ok(unsafe { OwnedFd::from_raw_fd(raw) })
 }
 

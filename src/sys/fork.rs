@@ -19,17 +19,20 @@ pub enum Forked {
 /// the runtime that spawned init, so the runtime can `waitpid` it for its exit status while
 /// the intermediate init simply exits.
 ///
-/// # Safety
-/// The caller must be single-threaded: the child continues running Rust code. glibc's
-/// cached thread id of the child is stale (no `CLONE_CHILD_SETTID`), so the child must not
-/// rely on `pthread_kill`/`raise` on itself; init only `exec`s or `_exit`s.
+/// The child continues running Rust code, which is only sound in a single-threaded
+/// process: this is checked (`/proc/self/task`) and refused with `EBUSY` otherwise.
+/// glibc's cached thread id of the child is stale (no `CLONE_CHILD_SETTID`), so the child
+/// must not rely on `pthread_kill`/`raise` on itself; init only `exec`s or exits.
 ///
 /// # References
 /// - [`clone(2)`](https://man7.org/linux/man-pages/man2/clone.2.html)
-pub unsafe fn fork_sibling() -> nix::Result<Forked> {
+pub fn fork_sibling() -> nix::Result<Forked> {
+    if thread_count()? != 1 {
+        return Err(Errno::EBUSY);
+    }
     let flags = (libc::CLONE_PARENT | libc::SIGCHLD) as libc::c_ulong;
     // SAFETY: a clone without CLONE_VM and with a null stack behaves like fork(2): the
-    // child gets a copy-on-write copy of the (single-threaded, per the contract) caller.
+    // child gets a copy-on-write copy of the caller, which we just checked has one thread.
     let rc = unsafe {
         libc::syscall(
             libc::SYS_clone,
@@ -44,4 +47,11 @@ pub unsafe fn fork_sibling() -> nix::Result<Forked> {
         0 => Ok(Forked::Child),
         pid => Ok(Forked::Parent(Pid::from_raw(pid as i32))),
     }
+}
+
+/// Threads of the calling process (entries of `/proc/self/task`).
+pub fn thread_count() -> nix::Result<usize> {
+    let dir = std::fs::read_dir("/proc/self/task")
+        .map_err(|e| Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)))?;
+    Ok(dir.count())
 }

@@ -178,7 +178,7 @@ impl ScopeManager {
         let sd = self.conn.systemd();
         let control_group =
             self.conn
-                .block_on(sd.unit_string(self.unit.as_str(), UNIT_IFACE, "ControlGroup"))?;
+                .block_on(sd.unit_string(self.unit.as_str(), SCOPE_IFACE, "ControlGroup"))?;
         match control_group.filter(|cg| !cg.is_empty()) {
             Some(cg) => {
                 let p = ScopePaths::new(self.mode, &cg);
@@ -315,10 +315,16 @@ impl CgroupManager for ScopeManager {
         if freeze_around {
             self.freeze()?;
         }
+        // systemd 252 appends each new drop-in to the unit's list unsorted and reports
+        // NeedDaemonReload=yes when that list differs from the sorted one on disk; sending
+        // the properties sorted by name keeps them in disk order (DeviceAllow=[] still
+        // precedes DeviceAllow=[…] and DevicePolicy: the sort is stable).
+        let mut props = plan.properties.clone();
+        props.sort_by(|a, b| a.name.cmp(&b.name));
         let sd = self.conn.systemd();
         let result = self
             .conn
-            .block_on(sd.set_unit_properties(self.unit.as_str(), &plan.properties));
+            .block_on(sd.set_unit_properties(self.unit.as_str(), &props));
         if freeze_around {
             self.thaw()?;
         }
@@ -433,7 +439,7 @@ impl CgroupManager for ScopeManager {
         let mut map = BTreeMap::new();
         if self.mode.is_v1() {
             for c in Controller::ALL {
-                if p.hierarchy(c).exists() {
+                if p.is_mounted(c) {
                     map.insert(c.name().to_owned(), p.controller(c));
                 }
             }

@@ -1,0 +1,558 @@
+//! The systemd cgroup manager against a real systemd (the harness's test box on this
+//! cgroup-v1-hybrid host): scopes around plain processes, with limits asserted on both
+//! sides, systemd's (`systemctl show`) and the kernel's (the v1 cgroup files).
+
+mod support;
+
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use unitbox::cgroupfs::CgroupMode;
+use unitbox::cgroups::{CgroupManager, FreezerState};
+use unitbox::config::{Cgroup, DeviceRule, DeviceType, Resources};
+use unitbox::systemd::{for_container, Bus, ScopeManager, SystemdConnection};
+
+/// A process the test owns: killed and reaped when the test ends, whatever happens.
+struct Proc(Child);
+
+impl Proc {
+    fn spawn(cmd: &str, args: &[&str]) -> Proc {
+        Proc(
+            Command::new(cmd)
+                .args(args)
+                .stdin(Stdio::piped())
+                .spawn()
+                .expect("spawn"),
+        )
+    }
+    fn sleeper() -> Proc {
+        Proc::spawn("sleep", &["300"])
+    }
+    fn pid(&self) -> i32 {
+        i32::try_from(self.0.id()).unwrap()
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// An error and all its causes, one per line.
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        text.push_str(&format!("\n  caused by: {c}"));
+        cause = c.source();
+    }
+    text
+}
+
+/// A shell that, once a line arrives on its stdin, holds `mib` MiB in a variable.
+fn allocator(mib: u64) -> Proc {
+    let script = format!(
+        "read go; x=$(head -c {} /dev/zero | tr '\\0' a); sleep 300",
+        mib << 20
+    );
+    Proc::spawn("sh", &["-c", &script])
+}
+
+/// A scope destroyed when the test ends, even on a failed assertion.
+struct Scope(ScopeManager);
+
+impl Drop for Scope {
+    fn drop(&mut self) {
+        let _ = self.0.destroy();
+    }
+}
+
+impl std::ops::Deref for Scope {
+    type Target = ScopeManager;
+    fn deref(&self) -> &ScopeManager {
+        &self.0
+    }
+}
+
+fn connect() -> Arc<SystemdConnection> {
+    SystemdConnection::connect(Bus::Address(support::bus_address())).expect("connect to systemd")
+}
+
+fn manager(conn: &Arc<SystemdConnection>, id: &str, resources: Resources) -> ScopeManager {
+    let cgroup = Cgroup {
+        name: id.to_owned(),
+        resources,
+        ..Cgroup::default()
+    };
+    ScopeManager::new(conn.clone(), &cgroup, for_container("unitbox", id)).expect("manager")
+}
+
+fn scope_for(conn: &Arc<SystemdConnection>, id: &str, resources: Resources, pid: i32) -> Scope {
+    let m = manager(conn, id, resources);
+    m.apply(pid).expect("apply");
+    Scope(m)
+}
+
+fn v1_dir(m: &ScopeManager, controller: &str) -> PathBuf {
+    m.paths()
+        .unwrap()
+        .get(controller)
+        .unwrap_or_else(|| panic!("no {controller} path"))
+        .clone()
+}
+
+fn read(path: &Path) -> String {
+    fs::read_to_string(path)
+        .unwrap_or_else(|e| panic!("read {}: {e}", path.display()))
+        .trim()
+        .to_owned()
+}
+
+fn show(unit: &str, prop: &str) -> String {
+    support::systemctl_show(unit, prop)
+}
+
+fn wait_until(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !done() {
+        assert!(Instant::now() < deadline, "{what} within {timeout:?}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn limits() -> Resources {
+    Resources {
+        memory: Some(64 << 20),
+        cpu_shares: Some(512),
+        cpu_quota: Some(50_000),
+        cpu_period: Some(100_000),
+        pids_limit: Some(10),
+        memory_swappiness: Some(7),
+        memory_reservation: Some(32 << 20),
+        cpuset_cpus: Some("0".into()),
+        devices: vec![
+            DeviceRule {
+                allow: false,
+                kind: DeviceType::All,
+                major: None,
+                minor: None,
+                access: "rwm".into(),
+            },
+            DeviceRule {
+                allow: true,
+                kind: DeviceType::Char,
+                major: Some(1),
+                minor: Some(3),
+                access: "rwm".into(),
+            },
+            DeviceRule {
+                allow: true,
+                kind: DeviceType::Char,
+                major: Some(136),
+                minor: None,
+                access: "rw".into(),
+            },
+        ],
+        ..Resources::default()
+    }
+}
+
+/// Every limit, read back from the v1 files and from systemd.
+fn assert_limits(m: &ScopeManager, memory: u64, pids: u64, swappiness: u64) {
+    let unit = m.unit_name();
+    assert_eq!(
+        read(&v1_dir(m, "memory").join("memory.limit_in_bytes")),
+        memory.to_string()
+    );
+    assert_eq!(show(unit, "MemoryLimit"), memory.to_string());
+    assert_eq!(read(&v1_dir(m, "pids").join("pids.max")), pids.to_string());
+    assert_eq!(show(unit, "TasksMax"), pids.to_string());
+    assert_eq!(read(&v1_dir(m, "cpu").join("cpu.cfs_quota_us")), "50000");
+    assert_eq!(read(&v1_dir(m, "cpu").join("cpu.shares")), "512");
+    assert_eq!(show(unit, "CPUQuotaPerSecUSec"), "500ms");
+    assert_eq!(show(unit, "CPUShares"), "512");
+    assert_eq!(show(unit, "DevicePolicy"), "strict");
+    let devices = read(&v1_dir(m, "devices").join("devices.list"));
+    assert!(devices.contains("c 1:3 rwm"), "devices.list:\n{devices}");
+    assert!(devices.contains("c 136:* rw"), "devices.list:\n{devices}");
+    assert!(!devices.contains("a *:*"), "devices.list:\n{devices}");
+    // Knobs without a property, written by unitbox where systemd never writes.
+    assert_eq!(
+        read(&v1_dir(m, "memory").join("memory.swappiness")),
+        swappiness.to_string()
+    );
+    assert_eq!(
+        read(&v1_dir(m, "memory").join("memory.soft_limit_in_bytes")),
+        (32u64 << 20).to_string()
+    );
+    assert_eq!(read(&v1_dir(m, "cpuset").join("cpuset.cpus")), "0");
+}
+
+#[test]
+fn host_is_v1_hybrid() {
+    support::in_systemd(|| {
+        assert_eq!(
+            CgroupMode::detect().unwrap(),
+            CgroupMode::Hybrid,
+            "these tests assert v1 files"
+        );
+    });
+}
+
+#[test]
+fn create_sets_limits_on_both_sides() {
+    support::in_systemd(|| {
+        let conn = connect();
+        let p = Proc::sleeper();
+        let m = scope_for(&conn, "limits", limits(), p.pid());
+        assert_eq!(m.unit_name(), "unitbox-limits.scope");
+        assert_eq!(show(m.unit_name(), "ActiveState"), "active");
+        assert_eq!(show(m.unit_name(), "Slice"), "machine.slice");
+        assert_eq!(show(m.unit_name(), "Delegate"), "yes");
+        assert_eq!(show(m.unit_name(), "CollectMode"), "inactive-or-failed");
+        assert_limits(&m, 64 << 20, 10, 7);
+        assert_eq!(m.pids().unwrap(), vec![p.pid()]);
+        // The pid is also in the hierarchies unitbox runs itself.
+        for c in ["freezer", "cpuset"] {
+            assert_eq!(
+                read(&v1_dir(&m, c).join("cgroup.procs")),
+                p.pid().to_string(),
+                "{c}"
+            );
+        }
+    });
+}
+
+#[test]
+fn update_changes_unit_and_files() {
+    support::in_systemd(|| {
+        let conn = connect();
+        let p = Proc::sleeper();
+        let m = scope_for(&conn, "update", limits(), p.pid());
+        let r = Resources {
+            memory: Some(128 << 20),
+            pids_limit: Some(20),
+            memory_swappiness: Some(9),
+            ..limits()
+        };
+        m.set(&r).expect("set");
+        assert_limits(&m, 128 << 20, 20, 9);
+        assert_eq!(show(m.unit_name(), "NeedDaemonReload"), "no");
+        assert_eq!(
+            m.freezer_state().unwrap(),
+            FreezerState::Thawed,
+            "device update must thaw again"
+        );
+    });
+}
+
+#[test]
+fn daemon_reload_keeps_every_limit() {
+    support::in_systemd(|| {
+        let conn = connect();
+        let p = Proc::sleeper();
+        let m = scope_for(&conn, "reload", limits(), p.pid());
+        let r = Resources {
+            memory: Some(96 << 20),
+            pids_limit: Some(15),
+            ..limits()
+        };
+        m.set(&r).expect("set");
+        let out = support::systemctl(&["daemon-reload"]);
+        assert!(
+            out.status.success(),
+            "daemon-reload: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_limits(&m, 96 << 20, 15, 7);
+        assert_eq!(m.pids().unwrap(), vec![p.pid()]);
+    });
+}
+
+#[test]
+fn memory_limit_below_usage_is_refused() {
+    support::in_systemd(|| {
+        let conn = connect();
+        let mut p = allocator(16);
+        let m = scope_for(&conn, "below", limits(), p.pid());
+        writeln!(p.0.stdin.as_mut().unwrap(), "go").unwrap();
+        let mem = v1_dir(&m, "memory");
+        wait_until("8 MiB charged", Duration::from_secs(10), || {
+            read(&mem.join("memory.usage_in_bytes"))
+                .parse::<u64>()
+                .unwrap()
+                > 8 << 20
+        });
+        let err = m
+            .set(&Resources {
+                memory: Some(1 << 20),
+                ..Resources::default()
+            })
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("resources.memory") && err.contains("uses"),
+            "{err}"
+        );
+        assert_eq!(
+            read(&v1_dir(&m, "memory").join("memory.limit_in_bytes")),
+            (64u64 << 20).to_string()
+        );
+    });
+}
+
+/// Scheduler state letter of a process (`S`, `D`, …) from `/proc/<pid>/stat`.
+fn proc_state(pid: i32) -> char {
+    let stat = read(Path::new(&format!("/proc/{pid}/stat")));
+    let after = stat.rsplit_once(") ").unwrap().1;
+    after.chars().next().unwrap()
+}
+
+#[test]
+fn v1_freeze_and_thaw() {
+    support::in_systemd(|| {
+        let conn = connect();
+        // Forks only once it is in the scope, so no child escapes.
+        let mut p = Proc::spawn("sh", &["-c", "read go; sleep 300 & sleep 300 & wait"]);
+        let m = scope_for(&conn, "freeze", Resources::default(), p.pid());
+        writeln!(p.0.stdin.as_mut().unwrap(), "go").unwrap();
+        wait_until("three processes", Duration::from_secs(5), || {
+            m.pids().unwrap().len() == 3
+        });
+        m.freeze().expect("freeze");
+        assert_eq!(m.freezer_state().unwrap(), FreezerState::Frozen);
+        assert_eq!(read(&v1_dir(&m, "freezer").join("freezer.state")), "FROZEN");
+        for pid in m.pids().unwrap() {
+            assert_eq!(proc_state(pid), 'D', "pid {pid} not frozen");
+        }
+        m.thaw().expect("thaw");
+        assert_eq!(m.freezer_state().unwrap(), FreezerState::Thawed);
+        for pid in m.pids().unwrap() {
+            assert_ne!(proc_state(pid), 'D', "pid {pid} still frozen");
+        }
+    });
+}
+
+#[test]
+fn exec_joins_the_scope() {
+    support::in_systemd(|| {
+        let conn = connect();
+        let init = Proc::sleeper();
+        let m = scope_for(&conn, "exec", limits(), init.pid());
+        let exec = Proc::sleeper();
+        m.add_process(exec.pid()).expect("add_process");
+        let mut want = vec![init.pid(), exec.pid()];
+        want.sort_unstable();
+        assert_eq!(m.pids().unwrap(), want);
+        let cgroups = read(Path::new(&format!("/proc/{}/cgroup", exec.pid())));
+        for c in ["memory", "freezer", "cpuset", "pids"] {
+            let line = cgroups
+                .lines()
+                .find(|l| l.split(':').nth(1) == Some(c))
+                .unwrap();
+            assert!(
+                line.ends_with("/machine.slice/unitbox-exec.scope"),
+                "{line}"
+            );
+        }
+    });
+}
+
+#[test]
+fn oom_kill_is_notified() {
+    support::in_systemd(|| {
+        let conn = connect();
+        // Waits for a line on stdin, then grows a shell variable to 64 MiB.
+        let mut p = Proc::spawn(
+            "sh",
+            &[
+                "-c",
+                "read go; x=$(head -c 67108864 /dev/zero | tr '\\0' a); sleep 300",
+            ],
+        );
+        let r = Resources {
+            memory: Some(32 << 20),
+            memory_swap: Some(32 << 20),
+            ..Resources::default()
+        };
+        let m = scope_for(&conn, "oom", r, p.pid());
+        let events = m.notify_oom().expect("notify_oom");
+        writeln!(p.0.stdin.as_mut().unwrap(), "go").unwrap();
+        events
+            .recv_timeout(Duration::from_secs(30))
+            .expect("OOM event");
+        // The notification comes when the limit is hit; the kill follows.
+        wait_until("oom_kill counted", Duration::from_secs(10), || {
+            m.stats().unwrap().memory.oom_kill >= 1
+        });
+    });
+}
+
+#[test]
+fn stats_match_the_cgroup_files() {
+    support::in_systemd(|| {
+        let conn = connect();
+        let mut p = allocator(16);
+        let m = scope_for(&conn, "stats", limits(), p.pid());
+        writeln!(p.0.stdin.as_mut().unwrap(), "go").unwrap();
+        let mem = v1_dir(&m, "memory");
+        wait_until("8 MiB charged", Duration::from_secs(10), || {
+            read(&mem.join("memory.usage_in_bytes"))
+                .parse::<u64>()
+                .unwrap()
+                > 8 << 20
+        });
+        let s = m.stats().unwrap();
+        assert_eq!(
+            s.memory.usage.limit.to_string(),
+            read(&mem.join("memory.limit_in_bytes"))
+        );
+        assert_eq!(
+            s.pids.current.to_string(),
+            read(&v1_dir(&m, "pids").join("pids.current"))
+        );
+        assert_eq!(
+            s.pids.limit.to_string(),
+            read(&v1_dir(&m, "pids").join("pids.max"))
+        );
+        assert!(s.memory.usage.usage > 8 << 20, "{:?}", s.memory.usage);
+        assert!(s.memory.usage.max_usage >= s.memory.usage.usage);
+        assert!(s.memory.rss > 0, "{:?}", s.memory.rss);
+        let usage_now: u64 = read(&v1_dir(&m, "cpuacct").join("cpuacct.usage"))
+            .parse()
+            .unwrap();
+        assert!(
+            s.cpu.total_usage > 0 && s.cpu.total_usage <= usage_now,
+            "{} vs {usage_now}",
+            s.cpu.total_usage
+        );
+        assert_eq!(
+            s.cpu.percpu_usage.len(),
+            read(&v1_dir(&m, "cpuacct").join("cpuacct.usage_percpu"))
+                .split_whitespace()
+                .count()
+        );
+        assert!(!s.memory.stats.is_empty());
+    });
+}
+
+#[test]
+fn systemctl_stop_ends_the_processes() {
+    support::in_systemd(|| {
+        let conn = connect();
+        let mut p = Proc::sleeper();
+        let m = scope_for(&conn, "stop", limits(), p.pid());
+        let out = support::systemctl(&["stop", m.unit_name()]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let status = p.0.wait().unwrap();
+        assert!(!status.success(), "sleep survived: {status:?}");
+        let state = m.active_state().unwrap();
+        assert!(
+            matches!(state.as_deref(), None | Some("inactive")),
+            "{state:?}"
+        );
+        m.destroy().expect("destroy after external stop");
+    });
+}
+
+/// Units matching `pattern` that systemd still knows (tests share one box and run in
+/// parallel, so each checks only its own names).
+fn leftover_units(pattern: &str) -> String {
+    let out = support::systemctl(&["list-units", "--all", "--no-legend", "--plain", pattern]);
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+/// Scope directories starting with `prefix` left in any hierarchy.
+fn leftover_dirs(prefix: &str) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    for h in fs::read_dir("/sys/fs/cgroup")
+        .unwrap()
+        .filter_map(Result::ok)
+    {
+        let slice = h.path().join("machine.slice");
+        let Ok(rd) = fs::read_dir(&slice) else {
+            continue;
+        };
+        found.extend(
+            rd.filter_map(Result::ok)
+                .map(|e| e.path())
+                .filter(|p| p.file_name().unwrap().to_string_lossy().starts_with(prefix)),
+        );
+    }
+    found
+}
+
+#[test]
+fn fifty_cycles_leave_nothing_behind() {
+    support::in_systemd(|| {
+        let conn = connect();
+        for i in 0..50 {
+            let p = Proc::sleeper();
+            let m = manager(&conn, &format!("cycle-{i}"), limits());
+            m.apply(p.pid()).expect("apply");
+            m.destroy().expect("destroy");
+            drop(p);
+        }
+        assert_eq!(leftover_units("unitbox-cycle-*"), "");
+        assert_eq!(leftover_dirs("unitbox-cycle-"), Vec::<PathBuf>::new());
+    });
+}
+
+#[test]
+fn failed_create_leaves_nothing_behind() {
+    support::in_systemd(|| {
+        let conn = connect();
+        let p = Proc::sleeper();
+        // hugetlb is not mounted on this host: the scope starts, then the write fails.
+        let r = Resources {
+            hugetlb_limit: vec![unitbox::config::HugepageLimit {
+                page_size: "2MB".into(),
+                limit: 1 << 21,
+            }],
+            ..limits()
+        };
+        let m = manager(&conn, "failed", r);
+        let err = error_chain(&m.apply(p.pid()).unwrap_err());
+        assert!(err.contains("resources.hugetlb_limit[0]"), "{err}");
+        assert_eq!(leftover_units("unitbox-failed.scope"), "");
+        assert_eq!(leftover_dirs("unitbox-failed.scope"), Vec::<PathBuf>::new());
+    });
+}
+
+#[test]
+fn load_finds_and_destroys_a_recorded_scope() {
+    support::in_systemd(|| {
+        let p = Proc::sleeper();
+        {
+            let conn = connect();
+            let m = manager(&conn, "load", limits());
+            m.apply(p.pid()).expect("apply");
+        }
+        // Another "process": a new connection that only knows the unit name.
+        let conn = connect();
+        let unit = unitbox::systemd::UnitName::parse("unitbox-load.scope").unwrap();
+        let m = ScopeManager::load_in(conn, unit, "machine.slice").unwrap();
+        assert_eq!(m.pids().unwrap(), vec![p.pid()]);
+        m.destroy().expect("destroy");
+        assert_eq!(leftover_units("unitbox-load.scope"), "");
+        assert_eq!(leftover_dirs("unitbox-load.scope"), Vec::<PathBuf>::new());
+    });
+}
+
+#[test]
+fn unreachable_bus_names_the_address() {
+    let err = SystemdConnection::connect(Bus::Address("unix:path=/nonexistent/bus".into()))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("unix:path=/nonexistent/bus"), "{err}");
+}

@@ -57,10 +57,7 @@ fn error_chain(e: &dyn std::error::Error) -> String {
 
 /// A shell that, once a line arrives on its stdin, holds `mib` MiB in a variable.
 fn allocator(mib: u64) -> Proc {
-    let script = format!(
-        "read go; x=$(head -c {} /dev/zero | tr '\\0' a); sleep 300",
-        mib << 20
-    );
+    let script = format!("read go; x=$(yes | head -c {}); sleep 300", mib << 20);
     Proc::spawn("sh", &["-c", &script])
 }
 
@@ -368,14 +365,7 @@ fn exec_joins_the_scope() {
 fn oom_kill_is_notified() {
     support::in_systemd(|| {
         let conn = connect();
-        // Waits for a line on stdin, then grows a shell variable to 64 MiB.
-        let mut p = Proc::spawn(
-            "sh",
-            &[
-                "-c",
-                "read go; x=$(head -c 67108864 /dev/zero | tr '\\0' a); sleep 300",
-            ],
-        );
+        let mut p = allocator(64);
         let r = Resources {
             memory: Some(32 << 20),
             memory_swap: Some(32 << 20),

@@ -128,28 +128,51 @@ pub fn ensure_own_dir(
     Ok(dir)
 }
 
-/// Puts `pid` into the scope's directory of every unmanaged v1 hierarchy unitbox runs
-/// (freezer, cpuset); no-op on v2.
+/// Puts `pid` into the scope's directory of every mounted v1 hierarchy it is not in yet;
+/// no-op on v2.
+///
+/// That is always the freezer and cpuset (systemd never manages them), and any hierarchy
+/// systemd skipped on this host: with `cpu` and `cpuacct` mounted apart, systemd 252 only
+/// realizes the unit in `cpu`, so without this the container's CPU time would be
+/// uncounted. Reading `/proc/<pid>/cgroup` makes this work for `exec` from another
+/// process too, with no record of what was joined before.
 pub fn join_own_dirs(paths: &ScopePaths, pid: i32) -> Result<(), CgroupfsError> {
-    for c in paths.own_v1_controllers() {
+    if !paths.mode.is_v1() {
+        return Ok(());
+    }
+    let proc_cgroup = PathBuf::from(format!("/proc/{pid}/cgroup"));
+    let membership = super::read_string(&proc_cgroup)?;
+    for c in Controller::ALL {
+        if !paths.is_mounted(c) || current_path(&membership, c) == Some(paths.cgroup.as_str()) {
+            continue;
+        }
         let dir = ensure_own_dir(paths, c)?;
         write_file(&dir.join("cgroup.procs"), &pid.to_string(), "cgroup.procs")?;
     }
     Ok(())
 }
 
-/// Removes the scope's directories in the unmanaged v1 hierarchies, children first.
+/// The path of controller `c` in a `/proc/<pid>/cgroup` text (`4:memory:/a/b`).
+fn current_path(membership: &str, c: Controller) -> Option<&str> {
+    membership.lines().find_map(|line| {
+        let mut parts = line.splitn(3, ':');
+        let (_, controllers, path) = (parts.next()?, parts.next()?, parts.next()?);
+        controllers
+            .split(',')
+            .any(|name| name == c.name())
+            .then_some(path)
+    })
+}
+
+/// Removes the scope's directory, children first, from every mounted v1 hierarchy:
+/// those unitbox made, and any systemd left behind. Call it once the unit is stopped.
 /// Missing directories are fine: removal is idempotent.
 pub fn remove_own_dirs(paths: &ScopePaths) -> Result<(), CgroupfsError> {
-    for c in [
-        Controller::Freezer,
-        Controller::Cpuset,
-        Controller::Hugetlb,
-        Controller::NetCls,
-        Controller::NetPrio,
-        Controller::Rdma,
-    ] {
-        if paths.mode.is_v1() && paths.is_mounted(c) {
+    if !paths.mode.is_v1() {
+        return Ok(());
+    }
+    for c in Controller::ALL {
+        if paths.is_mounted(c) {
             remove_tree(&paths.controller(c))?;
         }
     }
@@ -192,5 +215,19 @@ pub fn remove_tree(dir: &Path) -> Result<(), CgroupfsError> {
                 })
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn membership_lines() {
+        let text = "9:name=systemd:/a.scope\n4:memory:/a.scope\n2:cpuacct:/\n1:cpu,cpuacct:/b\n0::/a.scope\n";
+        assert_eq!(current_path(text, Controller::Memory), Some("/a.scope"));
+        assert_eq!(current_path(text, Controller::Cpuacct), Some("/"));
+        assert_eq!(current_path(text, Controller::Cpu), Some("/b"));
+        assert_eq!(current_path(text, Controller::Freezer), None);
     }
 }

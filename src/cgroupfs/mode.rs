@@ -207,17 +207,6 @@ impl ScopePaths {
             CgroupMode::Legacy => self.under(self.root.join("systemd")),
         }
     }
-
-    /// The v1 hierarchies unitbox manages itself and that are mounted here.
-    pub fn own_v1_controllers(&self) -> Vec<Controller> {
-        if !self.mode.is_v1() {
-            return Vec::new();
-        }
-        [Controller::Freezer, Controller::Cpuset]
-            .into_iter()
-            .filter(|c| self.is_mounted(*c))
-            .collect()
-    }
 }
 
 #[cfg(test)]

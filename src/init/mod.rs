@@ -476,6 +476,7 @@ fn prepare_rootfs(config: &Config) -> Result<(), InitError> {
             config,
             RootfsOptions {
                 no_pivot: config.no_pivot_root,
+                idmap: None,
                 before_pivot: None,
             },
         )?;

@@ -27,8 +27,14 @@ pub enum Forked {
 /// # References
 /// - [`clone(2)`](https://man7.org/linux/man-pages/man2/clone.2.html)
 pub fn fork_sibling() -> nix::Result<Forked> {
-    if thread_count()? != 1 {
-        return Err(Errno::EBUSY);
+    match thread_count() {
+        Ok(1) => {}
+        Ok(_) => return Err(Errno::EBUSY),
+        // An exec has joined the container's mount namespace: /proc is the container's
+        // procfs, where we (outside its pid namespace) have no /proc/self. init already
+        // checked that it is single-threaded at its entry (the Bootstrap step).
+        Err(Errno::ENOENT) => {}
+        Err(error) => return Err(error),
     }
     let flags = (libc::CLONE_PARENT | libc::SIGCHLD) as libc::c_ulong;
     // SAFETY: a clone without CLONE_VM and with a null stack behaves like fork(2): the

@@ -5,7 +5,7 @@
 mod cli_support;
 mod support;
 
-use cli_support::{bundle, s, unitbox_units, Cli};
+use cli_support::{bundle, s, leftover_scopes, Cli};
 
 #[test]
 fn create_start_pause_exec_kill_delete() {
@@ -187,7 +187,7 @@ fn create_start_pause_exec_kill_delete() {
         cli.run(&["state", "c1"])
             .fails_with(&["c1", "does not exist"]);
         assert_eq!(cli.run(&["list", "-q"]).ok(), "");
-        assert_eq!(unitbox_units(), "", "scopes left behind");
+        assert_eq!(leftover_scopes("c"), "", "scopes left behind");
     });
 }
 
@@ -231,6 +231,6 @@ fn kill_signals_and_all_and_forced_delete() {
         cli.run(&["delete", "--force", "k5"]).ok();
         cli.run(&["delete", "k5"])
             .fails_with(&["k5", "does not exist"]);
-        assert_eq!(unitbox_units(), "", "scopes left behind");
+        assert_eq!(leftover_scopes("k"), "", "scopes left behind");
     });
 }

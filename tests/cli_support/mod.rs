@@ -100,10 +100,11 @@ impl Cli {
         self.state(id)["status"].as_str().unwrap().to_owned()
     }
 
-    /// Waits (up to 10 s) for the container's status to become `want`.
+    /// Waits (up to 10 s) for the container to exist with status `want`.
     pub fn wait_status(&self, id: &str, want: &str) {
         for _ in 0..200 {
-            if self.status(id) == want {
+            let out = self.run(&["state", id]);
+            if out.code == Some(0) && serde_json::from_str::<Value>(&out.stdout).unwrap()["status"] == want {
                 return;
             }
             std::thread::sleep(std::time::Duration::from_millis(50));
@@ -136,14 +137,10 @@ pub fn s(path: &Path) -> &str {
     path.to_str().unwrap()
 }
 
-/// Units whose name starts with `unitbox-` that systemd still knows.
-pub fn unitbox_units() -> String {
-    let out = support::systemctl(&[
-        "list-units",
-        "--all",
-        "--no-legend",
-        "--plain",
-        "unitbox-*.scope",
-    ]);
+/// Scopes of containers whose id starts with `prefix` that systemd still knows (tests
+/// run side by side in one box, so each checks its own ids).
+pub fn leftover_scopes(prefix: &str) -> String {
+    let pattern = format!("unitbox-{prefix}*.scope");
+    let out = support::systemctl(&["list-units", "--all", "--no-legend", "--plain", &pattern]);
     String::from_utf8_lossy(&out.stdout).trim().to_owned()
 }

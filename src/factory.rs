@@ -102,40 +102,25 @@ impl Factory {
         let manager: Box<dyn CgroupManager> =
             Box::new(ScopeManager::new(self.systemd()?, &config.cgroups, unit)?);
         let (bundle, annotations) = bundle_and_annotations(&config.labels);
+        let creating = OciState {
+            oci_version: OCI_VERSION.to_owned(),
+            id: id.to_owned(),
+            status: Status::Creating,
+            pid: None,
+            bundle,
+            annotations,
+        };
         let dir = reservation.lock().dir().to_owned();
 
-        let spawned = {
-            let mut create_hooks = |point: HookPoint, pid: i32| -> crate::Result<()> {
-                match point {
-                    HookPoint::CreateRuntime => {
-                        let state = OciState {
-                            oci_version: OCI_VERSION.to_owned(),
-                            id: id.to_owned(),
-                            status: Status::Creating,
-                            pid: Some(pid),
-                            bundle: bundle.clone(),
-                            annotations: annotations.clone(),
-                        };
-                        run_hooks(HookKind::Prestart, &config.hooks.prestart, &state)?;
-                        run_hooks(
-                            HookKind::CreateRuntime,
-                            &config.hooks.create_runtime,
-                            &state,
-                        )?;
-                    }
-                }
-                Ok(())
-            };
-            start_init(InitRequest {
-                id,
-                config: &config,
-                process: &mut process,
-                state_dir: &dir,
-                cgroup: manager.as_ref(),
-                hooks: &mut create_hooks,
-                init_binary: self.options.init_binary.as_deref(),
-            })
-        };
+        let spawned = start_init(InitRequest {
+            id,
+            config: &config,
+            process: &mut process,
+            state_dir: &dir,
+            cgroup: manager.as_ref(),
+            hooks: &mut |point, pid| run_runtime_hooks(&config, &creating, point, pid),
+            init_binary: self.options.init_binary.as_deref(),
+        });
         let spawned = match spawned {
             Ok(spawned) => spawned,
             Err(error) => {
@@ -155,8 +140,8 @@ impl Factory {
             unit_name: manager.unit_name().to_owned(),
             rootless: config.rootless_euid,
             external_descriptors: external_descriptors(spawned.pid),
-            bundle,
-            annotations,
+            bundle: creating.bundle,
+            annotations: creating.annotations,
             paused: false,
             config,
         };
@@ -210,6 +195,32 @@ impl Factory {
     pub fn list(&self) -> crate::Result<Vec<String>> {
         Ok(self.store.list()?)
     }
+}
+
+/// Runs the runtime-namespace hooks init asks for at `point`; `pid` is the container
+/// process (host pid).
+fn run_runtime_hooks(
+    config: &Config,
+    creating: &OciState,
+    point: HookPoint,
+    pid: i32,
+) -> crate::Result<()> {
+    let state = OciState {
+        pid: Some(pid),
+        ..creating.clone()
+    };
+    match point {
+        HookPoint::CreateRuntime => {
+            // runc runs the legacy prestart hooks at the same point, first.
+            run_hooks(HookKind::Prestart, &config.hooks.prestart, &state)?;
+            run_hooks(
+                HookKind::CreateRuntime,
+                &config.hooks.create_runtime,
+                &state,
+            )?;
+        }
+    }
+    Ok(())
 }
 
 /// Undoes the scope of a create that failed; the create's own error is what the caller

@@ -15,9 +15,9 @@ use unitbox::container::Status;
 use unitbox::process::ExitStatus;
 use unitbox::ErrorCode;
 
-/// A spec whose process waits until it is killed.
+/// A spec whose process waits until it is killed (exit 42 on SIGTERM).
 fn sleeper() -> serde_json::Value {
-    spec("trap 'exit 42' TERM; while :; do sleep 0.05; done")
+    spec(&container_support::sleeper_script(42))
 }
 
 /// `LoadState` of `unit`: `loaded` while systemd knows it, `not-found` once it is gone.
@@ -52,14 +52,14 @@ fn signals_reach_init_and_all_processes() {
 
         // A handled signal: the trap runs and sets the exit code.
         let mut term = create(&factory, "sigterm", &sleeper());
-        term.container.start().unwrap();
+        term.start_and_wait_ready();
         term.container.signal(Signal::SIGTERM, false).unwrap();
         assert_eq!(term.container.wait().unwrap(), ExitStatus::Exited(42));
         term.container.destroy().unwrap();
 
         // SIGKILL to every process through the scope.
         let mut all = create(&factory, "sigall", &sleeper());
-        all.container.start().unwrap();
+        all.start_and_wait_ready();
         all.container.signal(Signal::SIGKILL, true).unwrap();
         assert_eq!(
             all.container.wait().unwrap(),
@@ -92,6 +92,18 @@ fn scope_is_seen_by_systemd_and_destroy_leaves_nothing() {
 
         container.start().unwrap();
         assert_eq!(container.refresh_status(), Status::Running);
+        let stats = container.stats().unwrap();
+        let lo = stats.network_interfaces.iter().find(|i| i.name == "lo");
+        assert!(
+            lo.is_some(),
+            "stats count the container's loopback: {stats:?}"
+        );
+        assert!(stats.pids.current >= 1, "{stats:?}");
+        let pids = container.processes().unwrap();
+        assert!(
+            pids.contains(&pid),
+            "init {pid} among the scope's processes {pids:?}"
+        );
         let loaded = factory.load("scoped").unwrap();
         assert_eq!(
             loaded.status(),
@@ -125,20 +137,21 @@ fn scope_is_seen_by_systemd_and_destroy_leaves_nothing() {
 fn status_machine_refuses_illegal_transitions() {
     support::in_systemd(|| {
         let factory = container_support::factory("status");
-        let mut c = create(&factory, "machine", &sleeper()).container;
-        assert_eq!(c.status(), Status::Created);
+        let mut created = create(&factory, "machine", &sleeper());
+        assert_eq!(created.container.status(), Status::Created);
 
         let again = factory
             .create(
                 "machine",
-                unitbox::config::oci::load_bundle(c.bundle()).unwrap(),
+                unitbox::config::oci::load_bundle(&created.bundle).unwrap(),
             )
             .unwrap_err();
         assert_eq!(again.code(), ErrorCode::IdInUse, "{again}");
-        let err = c.resume().unwrap_err();
+        let err = created.container.resume().unwrap_err();
         assert_eq!(err.code(), ErrorCode::ContainerNotPaused, "{err}");
 
-        c.start().unwrap();
+        created.start_and_wait_ready();
+        let c = &mut created.container;
         assert_eq!(c.status(), Status::Running);
         let err = c.start().unwrap_err();
         assert_eq!(
@@ -182,7 +195,7 @@ fn status_machine_refuses_illegal_transitions() {
                 "{what} stopped: {err}"
             );
         }
-        c.destroy().unwrap();
+        created.container.destroy().unwrap();
     });
 }
 
@@ -267,6 +280,8 @@ fn processes_mentioning(bundle: &Path) -> Vec<u32> {
     pids
 }
 
+/// The runtime-namespace hooks (prestart, createRuntime, poststart, poststop), each
+/// appending its name to one log and saving the state it read on stdin.
 #[test]
 fn hooks_run_in_order_with_the_state() {
     support::in_systemd(|| {
@@ -278,54 +293,63 @@ fn hooks_run_in_order_with_the_state() {
         spec["mounts"].as_array_mut().unwrap().push(json!({
             "destination": "/share", "type": "bind", "source": share, "options": ["rbind", "rw"]
         }));
-        // Runtime-namespace hooks write the host path; startContainer runs in the
-        // container, after pivot_root, and writes the same file through the bind.
-        let host_hook = |kind: &str| {
+        let hook = |kind: &str| {
             json!({"path": "/bin/sh", "args": ["sh", "-c",
                 format!("cat > {0}/{kind}.json; echo {kind} >> {0}/log", share.display())]})
         };
         spec["hooks"] = json!({
-            "prestart": [host_hook("prestart")],
-            "createRuntime": [host_hook("createRuntime")],
-            "createContainer": [host_hook("createContainer")],
-            "startContainer": [{"path": "/bin/sh", "args": ["sh", "-c", "echo startContainer >> /share/log"]}],
-            "poststart": [host_hook("poststart")],
-            "poststop": [host_hook("poststop")]
+            "prestart": [hook("prestart")],
+            "createRuntime": [hook("createRuntime")],
+            "poststart": [hook("poststart")],
+            "poststop": [hook("poststop")]
         });
-        let mut c = create(&factory, "hooked", &spec).container;
-        let created_log = std::fs::read_to_string(&log).unwrap();
+        let mut created = create(&factory, "hooked", &spec);
+        let lines = || -> Vec<String> {
+            std::fs::read_to_string(&log)
+                .unwrap()
+                .lines()
+                .map(str::to_owned)
+                .collect()
+        };
         assert_eq!(
-            created_log.lines().collect::<Vec<_>>(),
-            ["prestart", "createRuntime", "createContainer"],
+            lines(),
+            ["prestart", "createRuntime"],
             "create runs the create hooks only"
         );
+        let c = &mut created.container;
         c.start().unwrap();
-        c.wait().unwrap();
-        let bundle = c.bundle().to_owned();
-        let pid = c.state().init_pid;
-        c.destroy().unwrap();
+        assert!(c.wait().unwrap().success(), "{}", created.output());
+        let bundle = created.container.bundle().to_owned();
+        let pid = created.container.state().init_pid;
+        created.container.destroy().unwrap();
 
-        let text = std::fs::read_to_string(&log).unwrap();
-        let lines: Vec<&str> = text.lines().collect();
-        assert_eq!(lines.len(), 7, "{lines:?}");
-        assert_eq!(lines[..3], ["prestart", "createRuntime", "createContainer"]);
-        // startContainer (in init, after the fifo is released) and poststart (in the
-        // runtime, after start returns) race, as in runc; the process runs after
-        // startContainer.
-        let pos = |what| lines.iter().position(|l| *l == what).unwrap();
-        assert!(pos("startContainer") < pos("process"), "{lines:?}");
-        assert!(pos("poststart") > 2, "{lines:?}");
-        assert_eq!(lines[6], "poststop");
+        let lines = lines();
+        assert_eq!(lines.len(), 5, "{lines:?}");
+        assert_eq!(lines[..2], ["prestart", "createRuntime"]);
+        // poststart runs in the runtime after start released init; the container's own
+        // write races with it, as in runc.
+        let mut middle = lines[2..4].to_vec();
+        middle.sort();
+        assert_eq!(middle, ["poststart", "process"], "{lines:?}");
+        assert_eq!(lines[4], "poststop");
 
-        let state: serde_json::Value =
-            serde_json::from_slice(&std::fs::read(share.join("prestart.json")).unwrap()).unwrap();
-        assert_eq!(state["id"], "hooked");
-        assert_eq!(state["status"], "creating");
-        assert_eq!(state["pid"], pid);
-        assert_eq!(state["bundle"], bundle.to_string_lossy().as_ref());
-        let poststop: serde_json::Value =
-            serde_json::from_slice(&std::fs::read(share.join("poststop.json")).unwrap()).unwrap();
+        let read_state = |kind: &str| -> serde_json::Value {
+            serde_json::from_slice(&std::fs::read(share.join(format!("{kind}.json"))).unwrap())
+                .unwrap()
+        };
+        for kind in ["prestart", "createRuntime"] {
+            let state = read_state(kind);
+            assert_eq!(state["id"], "hooked", "{kind}");
+            assert_eq!(state["status"], "creating", "{kind}");
+            assert_eq!(state["pid"], pid, "{kind}");
+            assert_eq!(state["bundle"], bundle.to_string_lossy().as_ref(), "{kind}");
+            assert_eq!(state["ociVersion"], unitbox::hooks::OCI_VERSION, "{kind}");
+        }
+        assert_eq!(read_state("poststart")["status"], "running");
+        assert_eq!(read_state("poststart")["pid"], pid);
+        let poststop = read_state("poststop");
         assert_eq!(poststop["status"], "stopped");
+        assert!(poststop.get("pid").is_none(), "{poststop}");
     });
 }
 

@@ -13,7 +13,7 @@ use unitbox::config::NamespaceType;
 use unitbox::process::{ExitStatus, Process, Stdio};
 
 fn sleeper() -> serde_json::Value {
-    spec("trap 'exit 0' TERM; while :; do sleep 0.05; done")
+    spec(&container_support::sleeper_script(0))
 }
 
 fn host_ns(pid: i32, name: &str) -> String {
@@ -27,8 +27,9 @@ fn host_ns(pid: i32, name: &str) -> String {
 fn second_container_joins_first_ones_net_and_ipc() {
     support::in_systemd(|| {
         let factory = container_support::factory("pod");
-        let mut first = create(&factory, "pod-infra", &sleeper()).container;
-        first.start().unwrap();
+        let mut infra = create(&factory, "pod-infra", &sleeper());
+        infra.start_and_wait_ready();
+        let first = &mut infra.container;
         let infra_pid = first.state().init_pid;
         let paths = &first.state().namespace_paths;
         let net = paths[&NamespaceType::Network].clone();
@@ -74,7 +75,7 @@ fn second_container_joins_first_ones_net_and_ipc() {
 
         first.signal(Signal::SIGTERM, false).unwrap();
         first.wait().unwrap();
-        first.destroy().unwrap();
+        infra.container.destroy().unwrap();
     });
 }
 
@@ -82,9 +83,9 @@ fn second_container_joins_first_ones_net_and_ipc() {
 fn exec_runs_as_another_user_inside_the_container() {
     support::in_systemd(|| {
         let factory = container_support::factory("exec");
-        let created = create(&factory, "exec-target", &sleeper());
-        let mut c = created.container;
-        c.start().unwrap();
+        let mut created = create(&factory, "exec-target", &sleeper());
+        created.start_and_wait_ready();
+        let c = &mut created.container;
 
         let out_path = created.bundle.join("exec-output");
         let out = File::create(&out_path).unwrap();
@@ -137,6 +138,6 @@ fn exec_runs_as_another_user_inside_the_container() {
 
         c.signal(Signal::SIGTERM, false).unwrap();
         c.wait().unwrap();
-        c.destroy().unwrap();
+        created.container.destroy().unwrap();
     });
 }

@@ -732,24 +732,66 @@ fn user_namespace_binds_host_devices() {
     assert_eq!(host_nodes(), before, "host device nodes changed");
 }
 
-/// Bad configurations are refused before anything is mounted.
+/// Bad configurations are refused before anything is mounted: a valid mount listed
+/// before the bad entry is not made, and the mount table is unchanged.
 #[test]
-fn invalid_mounts_are_refused_up_front() {
-    let config = Config {
-        rootfs: "/nonexistent".into(),
-        mounts: vec![mount("tmpfs", "tmpfs", "/proc/sys", MsFlags::empty(), "")],
-        ..Config::default()
-    };
-    let err = rootfs::prepare(&config, RootfsOptions::default())
-        .expect_err("mount inside /proc accepted");
-    assert!(matches!(err, RootfsError::InsideProc { .. }), "{err:?}");
-    assert!(err.is_invalid_config());
-    let config = Config {
-        sysctl: BTreeMap::from([("kernel/../../etc/passwd".to_string(), "x".to_string())]),
-        ..Config::default()
-    };
-    let err = rootfs::write_sysctls(&config).expect_err("escaping sysctl key accepted");
-    assert!(matches!(err, RootfsError::InvalidSysctl { .. }), "{err:?}");
+fn invalid_config_is_refused_before_any_mount() {
+    const NAME: &str = "invalid_config_is_refused_before_any_mount";
+    if let Some(dir) = child_dir() {
+        let before = fs::read_to_string("/proc/self/mountinfo").unwrap();
+        let bad_mount = mount("tmpfs", "tmpfs", "/proc/sys", MsFlags::empty(), "");
+        let relative = mount("tmpfs", "tmpfs", "relative", MsFlags::empty(), "");
+        let mut bad_device = device("/dev/any", 1, 1, 0o600, 0, 0);
+        bad_device.kind = DeviceType::All;
+        let cases: Vec<(Config, fn(&RootfsError) -> bool)> = vec![
+            (
+                Config {
+                    mounts: vec![proc_mount(), bad_mount],
+                    ..minimal_config(&dir)
+                },
+                |e| matches!(e, RootfsError::InsideProc { .. }),
+            ),
+            (
+                Config {
+                    mounts: vec![proc_mount(), relative],
+                    ..minimal_config(&dir)
+                },
+                |e| matches!(e, RootfsError::RelativeDestination { .. }),
+            ),
+            (
+                Config {
+                    devices: vec![bad_device],
+                    ..minimal_config(&dir)
+                },
+                |e| matches!(e, RootfsError::InvalidDevice { .. }),
+            ),
+        ];
+        for (config, expected) in cases {
+            let err = rootfs::prepare(&config, RootfsOptions::default())
+                .expect_err("bad config accepted");
+            assert!(expected(&err), "{err:?}");
+            assert!(err.is_invalid_config(), "{err:?}");
+            assert_eq!(
+                fs::read_to_string("/proc/self/mountinfo").unwrap(),
+                before,
+                "something was mounted"
+            );
+        }
+        let config = Config {
+            sysctl: BTreeMap::from([("kernel/../../etc/passwd".to_string(), "x".to_string())]),
+            ..Config::default()
+        };
+        let err = rootfs::write_sysctls(&config).expect_err("escaping sysctl key accepted");
+        assert!(matches!(err, RootfsError::InvalidSysctl { .. }), "{err:?}");
+        return child_ok();
+    }
+    let dir = work_dir(NAME);
+    make_rootfs(&dir.join("rootfs"));
+    run_child(NAME, &dir, &[]);
+    assert!(fs::read_dir(dir.join("rootfs/proc"))
+        .unwrap()
+        .next()
+        .is_none());
 }
 
 // ---------------------------------------------------------------------------------------
@@ -882,6 +924,12 @@ fn check_standard_container() {
         Some(libc::EROFS)
     );
     assert_eq!(erofs(fs::write("/newfile", "x")), Some(libc::EROFS));
+    // A file bound writable, then listed as a read-only path.
+    let append = fs::OpenOptions::new()
+        .append(true)
+        .open("/etc/hostfile")
+        .map(drop);
+    assert_eq!(erofs(append), Some(libc::EROFS), "/etc/hostfile writable");
     fs::write("/dev/shm/ok", "x").expect("/dev/shm writable");
 
     // Sysctls written through the private procfs, in the container's namespaces.
@@ -1058,6 +1106,7 @@ fn standard_config(dir: &Path) -> Config {
         readonly_paths: vec![
             "/proc/sys".into(),
             "/proc/sysrq-trigger".into(),
+            "/etc/hostfile".into(),
             "/proc/bus".into(),
         ],
         mask_paths: vec![

@@ -348,7 +348,9 @@ fn exec_joins_the_scope() {
         want.sort_unstable();
         assert_eq!(m.pids().unwrap(), want);
         let cgroups = read(Path::new(&format!("/proc/{}/cgroup", exec.pid())));
-        for c in ["memory", "freezer", "cpuset", "pids"] {
+        for c in [
+            "memory", "freezer", "cpuset", "pids", "cpu", "cpuacct", "devices", "blkio",
+        ] {
             let line = cgroups
                 .lines()
                 .find(|l| l.split(':').nth(1) == Some(c))
@@ -372,15 +374,23 @@ fn oom_kill_is_notified() {
             ..Resources::default()
         };
         let m = scope_for(&conn, "oom", r, p.pid());
+        // Keeps the scope alive (and its counters readable) after the OOM kill.
+        let keeper = Proc::sleeper();
+        m.add_process(keeper.pid()).expect("add_process");
         let events = m.notify_oom().expect("notify_oom");
         writeln!(p.0.stdin.as_mut().unwrap(), "go").unwrap();
         events
             .recv_timeout(Duration::from_secs(30))
             .expect("OOM event");
-        // The notification comes when the limit is hit; the kill follows.
-        wait_until("oom_kill counted", Duration::from_secs(10), || {
-            m.stats().unwrap().memory.oom_kill >= 1
-        });
+        // The notification comes when the cgroup goes OOM. Whether a task is then killed
+        // or an accounted kernel allocation (a pipe buffer) just fails with ENOMEM depends
+        // on where the charge failed, so assert the limit was hit, not the kill.
+        let stats = m.stats().unwrap();
+        let usage = &stats.memory.usage;
+        assert!(
+            usage.max_usage >= usage.limit && usage.limit == 32 << 20,
+            "{usage:?}"
+        );
     });
 }
 
@@ -457,9 +467,21 @@ fn systemctl_stop_ends_the_processes() {
 
 /// Units matching `pattern` that systemd still knows (tests share one box and run in
 /// parallel, so each checks only its own names).
+///
+/// systemd collects an unreferenced inactive unit from its GC queue, an event-loop turn
+/// after `UnrefUnit`, so a unit may be listed for a moment after `destroy` returned.
 fn leftover_units(pattern: &str) -> String {
-    let out = support::systemctl(&["list-units", "--all", "--no-legend", "--plain", pattern]);
-    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    let list = || {
+        let out = support::systemctl(&["list-units", "--all", "--no-legend", "--plain", pattern]);
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    };
+    let deadline = Instant::now() + Duration::from_secs(2);
+    let mut units = list();
+    while !units.is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+        units = list();
+    }
+    units
 }
 
 /// Scope directories starting with `prefix` left in any hierarchy.
@@ -545,4 +567,241 @@ fn unreachable_bus_names_the_address() {
         .unwrap_err()
         .to_string();
     assert!(err.contains("unix:path=/nonexistent/bus"), "{err}");
+}
+
+#[test]
+fn lingering_unit_of_the_same_name_is_reset_and_replaced() {
+    support::in_systemd(|| {
+        let conn = connect();
+        let first = Proc::sleeper();
+        let m = manager(&conn, "exists", limits());
+        m.apply(first.pid()).expect("first apply");
+        // The scope empties but stays loaded: our connection holds its AddRef reference.
+        drop(first);
+        wait_until("scope inactive", Duration::from_secs(10), || {
+            m.active_state().unwrap().as_deref() != Some("active")
+        });
+        assert!(
+            m.active_state().unwrap().is_some(),
+            "unit must still be loaded"
+        );
+        // Same name again: UnitExists, then ResetFailedUnit + UnrefUnit and one retry.
+        let second = Proc::sleeper();
+        let m2 = Scope(manager(&conn, "exists", limits()));
+        m2.apply(second.pid()).expect("second apply");
+        assert_eq!(m2.pids().unwrap(), vec![second.pid()]);
+        assert_eq!(show(m2.unit_name(), "ActiveState"), "active");
+    });
+}
+
+#[test]
+fn memory_pressure_is_notified() {
+    support::in_systemd(|| {
+        let conn = connect();
+        let mut p = allocator(64);
+        let r = Resources {
+            memory: Some(32 << 20),
+            memory_swap: Some(32 << 20),
+            ..Resources::default()
+        };
+        let m = scope_for(&conn, "pressure", r, p.pid());
+        let events = m
+            .notify_memory_pressure(unitbox::cgroupfs::pressure::PressureLevel::Low)
+            .expect("watch");
+        writeln!(p.0.stdin.as_mut().unwrap(), "go").unwrap();
+        let level = events
+            .recv_timeout(Duration::from_secs(30))
+            .expect("pressure event");
+        assert_eq!(level, unitbox::cgroupfs::pressure::PressureLevel::Low);
+    });
+}
+
+#[test]
+fn machined_registration_shows_in_machinectl() {
+    support::in_systemd(|| {
+        let conn = connect();
+        let p = Proc::sleeper();
+        let cgroup = Cgroup {
+            name: "machined".into(),
+            resources: limits(),
+            ..Cgroup::default()
+        };
+        let options = unitbox::systemd::ScopeOptions {
+            register_machine: Some(unitbox::systemd::machined::Registration {
+                name: "ubx-machined".into(),
+                root_directory: "/".into(),
+            }),
+            ..Default::default()
+        };
+        let m = Scope(
+            ScopeManager::new(conn, &cgroup, for_container("unitbox", "machined"))
+                .unwrap()
+                .with_options(options),
+        );
+        m.apply(p.pid()).expect("apply");
+        let out = Command::new("machinectl")
+            .args(["status", "ubx-machined"])
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(text.contains("unitbox-machined.scope"), "{text}");
+        let list = Command::new("machinectl")
+            .args(["list", "--no-legend"])
+            .output()
+            .unwrap();
+        assert!(String::from_utf8_lossy(&list.stdout).contains("ubx-machined"));
+        m.destroy().expect("destroy");
+        wait_until("machine gone", Duration::from_secs(10), || {
+            !Command::new("machinectl")
+                .args(["status", "ubx-machined"])
+                .output()
+                .unwrap()
+                .status
+                .success()
+        });
+    });
+}
+
+#[test]
+fn kill_all_signals_every_process() {
+    support::in_systemd(|| {
+        let conn = connect();
+        let mut p = Proc::spawn("sh", &["-c", "read go; sleep 300 & sleep 300 & wait"]);
+        let m = scope_for(&conn, "killall", Resources::default(), p.pid());
+        writeln!(p.0.stdin.as_mut().unwrap(), "go").unwrap();
+        wait_until("three processes", Duration::from_secs(5), || {
+            m.pids().unwrap().len() == 3
+        });
+        m.kill_all(libc::SIGKILL).expect("kill_all");
+        let _ = p.0.wait();
+        wait_until("scope empty", Duration::from_secs(10), || {
+            m.pids().unwrap_or_default().is_empty()
+        });
+    });
+}
+
+#[test]
+fn destroying_a_frozen_scope_leaves_nothing() {
+    support::in_systemd(|| {
+        let conn = connect();
+        let mut p = Proc::sleeper();
+        let m = manager(&conn, "frozen-destroy", limits());
+        m.apply(p.pid()).expect("apply");
+        m.freeze().expect("freeze");
+        m.destroy().expect("destroy");
+        let status = p.0.wait().unwrap();
+        assert!(!status.success(), "{status:?}");
+        assert_eq!(leftover_units("unitbox-frozen-destroy.scope"), "");
+        assert_eq!(
+            leftover_dirs("unitbox-frozen-destroy.scope"),
+            Vec::<PathBuf>::new()
+        );
+    });
+}
+
+#[test]
+fn odd_ids_get_names_systemd_accepts() {
+    support::in_systemd(|| {
+        let conn = connect();
+        for id in ["a+b".to_owned(), "x".repeat(1000)] {
+            let p = Proc::sleeper();
+            let m = Scope(manager(&conn, &id, Resources::default()));
+            m.apply(p.pid())
+                .unwrap_or_else(|e| panic!("apply {}: {e}", m.unit_name()));
+            assert_eq!(
+                show(m.unit_name(), "ActiveState"),
+                "active",
+                "{}",
+                m.unit_name()
+            );
+            assert_eq!(m.pids().unwrap(), vec![p.pid()]);
+        }
+    });
+}
+
+#[test]
+fn annotations_and_block_io_reach_systemd() {
+    support::in_systemd(|| {
+        let conn = connect();
+        let p = Proc::sleeper();
+        let resources = Resources {
+            blkio_throttle_read_bps_device: vec![unitbox::config::ThrottleDevice {
+                major: 254,
+                minor: 0,
+                rate: 1 << 20,
+            }],
+            blkio_throttle_write_iops_device: vec![unitbox::config::ThrottleDevice {
+                major: 254,
+                minor: 0,
+                rate: 100,
+            }],
+            ..Resources::default()
+        };
+        let cgroup = Cgroup {
+            name: "annot".into(),
+            resources,
+            systemd_properties: vec![
+                ("TimeoutStopSec".into(), "7".into()),
+                ("CollectMode".into(), "'inactive-or-failed'".into()),
+            ],
+            ..Cgroup::default()
+        };
+        let m = Scope(ScopeManager::new(conn, &cgroup, for_container("unitbox", "annot")).unwrap());
+        m.apply(p.pid()).expect("apply");
+        assert_eq!(show(m.unit_name(), "TimeoutStopUSec"), "7s");
+        let blkio = v1_dir(&m, "blkio");
+        assert_eq!(
+            read(&blkio.join("blkio.throttle.read_bps_device")),
+            "254:0 1048576"
+        );
+        assert_eq!(
+            read(&blkio.join("blkio.throttle.write_iops_device")),
+            "254:0 100"
+        );
+    });
+}
+
+#[test]
+fn device_update_replaces_the_rules() {
+    support::in_systemd(|| {
+        let conn = connect();
+        let p = Proc::sleeper();
+        let m = scope_for(&conn, "devices", limits(), p.pid());
+        let rules = vec![
+            DeviceRule {
+                allow: false,
+                kind: DeviceType::All,
+                major: None,
+                minor: None,
+                access: "rwm".into(),
+            },
+            DeviceRule {
+                allow: true,
+                kind: DeviceType::Char,
+                major: Some(1),
+                minor: Some(5),
+                access: "rw".into(),
+            },
+        ];
+        m.set(&Resources {
+            devices: rules,
+            ..Resources::default()
+        })
+        .expect("set");
+        let devices = read(&v1_dir(&m, "devices").join("devices.list"));
+        assert!(devices.contains("c 1:5 rw"), "devices.list:\n{devices}");
+        assert!(
+            !devices.contains("1:3") && !devices.contains("136:"),
+            "old rules kept:\n{devices}"
+        );
+        assert_eq!(show(m.unit_name(), "DeviceAllow"), "/dev/char/1:5 rw");
+        let out = support::systemctl(&["daemon-reload"]);
+        assert!(out.status.success());
+        assert_eq!(read(&v1_dir(&m, "devices").join("devices.list")), devices);
+    });
 }

@@ -7,7 +7,7 @@ use std::path::Path;
 
 use crate::cgroups::{BlkioEntry, HugetlbStats, MemoryData, Stats};
 
-use super::{read_string, read_u64, CgroupMode, CgroupfsError, Controller, ScopePaths};
+use super::{CgroupMode, CgroupfsError, Controller, ScopePaths};
 
 /// USER_HZ, the unit of `cpuacct.stat` (always 100 on Linux).
 const USER_HZ: u64 = 100;
@@ -21,19 +21,36 @@ pub fn read(paths: &ScopePaths) -> Result<Stats, CgroupfsError> {
     }
 }
 
-/// A file that may be missing on this kernel (no swap accounting, no hugetlb…).
-fn optional_u64(path: &Path) -> Result<Option<u64>, CgroupfsError> {
-    if !path.exists() {
-        return Ok(None);
+/// A file that may be missing: not on this kernel (no swap accounting, no hugetlb…), or
+/// gone because the cgroup was removed while we read (ENOENT, ENODEV).
+fn optional_string(path: &Path) -> Result<Option<String>, CgroupfsError> {
+    match fs::read_to_string(path) {
+        Ok(text) => Ok(Some(text)),
+        Err(e)
+            if e.kind() == std::io::ErrorKind::NotFound
+                || e.raw_os_error() == Some(libc::ENODEV) =>
+        {
+            Ok(None)
+        }
+        Err(source) => Err(CgroupfsError::Read {
+            path: path.to_owned(),
+            source,
+        }),
     }
-    read_u64(path).map(Some)
 }
 
-fn optional_string(path: &Path) -> Result<Option<String>, CgroupfsError> {
-    if !path.exists() {
+fn optional_u64(path: &Path) -> Result<Option<u64>, CgroupfsError> {
+    let Some(text) = optional_string(path)? else {
         return Ok(None);
+    };
+    let t = text.trim();
+    if t == "max" {
+        return Ok(Some(u64::MAX));
     }
-    read_string(path).map(Some)
+    t.parse().map(Some).map_err(|_| CgroupfsError::Parse {
+        path: path.to_owned(),
+        content: t.to_owned(),
+    })
 }
 
 fn read_v1(paths: &ScopePaths) -> Result<Stats, CgroupfsError> {

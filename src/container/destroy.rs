@@ -41,7 +41,7 @@ impl Container {
         self.store.remove(lock)?;
         self.status = Status::Stopped;
         tracing::info!("container destroyed");
-        self.run_hooks_warning(HookKind::Poststop);
+        self.run_hooks_warning(HookKind::Poststop, &self.oci_state());
         Ok(())
     }
 }

@@ -1,7 +1,7 @@
 //! `start` and `run`: let a created container's init exec the user process.
 
-use super::{Container, Verb};
-use crate::hooks::HookKind;
+use super::{Container, Status, Verb};
+use crate::hooks::{HookKind, OciState};
 
 impl Container {
     /// Starts the user process of a created container (runc `start`): releases init from
@@ -15,7 +15,13 @@ impl Container {
         crate::process::release_exec_fifo(&self.dir(), self.state.init_pid)?;
         self.refresh_status();
         tracing::info!(pid = self.state.init_pid, "container started");
-        self.run_hooks_warning(HookKind::Poststart);
+        // The process may already have exited; poststart still describes it as started.
+        let started = OciState {
+            status: Status::Running,
+            pid: Some(self.state.init_pid),
+            ..self.oci_state()
+        };
+        self.run_hooks_warning(HookKind::Poststart, &started);
         Ok(())
     }
 
@@ -25,11 +31,10 @@ impl Container {
         self.start()
     }
 
-    /// Runs every hook of `kind`, logging failures instead of returning them.
-    pub(super) fn run_hooks_warning(&self, kind: HookKind) {
-        let state = self.oci_state();
+    /// Runs every hook of `kind` with `state`, logging failures instead of returning them.
+    pub(super) fn run_hooks_warning(&self, kind: HookKind, state: &OciState) {
         for hook in kind.of(&self.state.config.hooks) {
-            if let Err(error) = crate::hooks::run_hooks(kind, std::slice::from_ref(hook), &state) {
+            if let Err(error) = crate::hooks::run_hooks(kind, std::slice::from_ref(hook), state) {
                 tracing::warn!(%error, "hook failed; continuing as OCI requires");
             }
         }

@@ -13,6 +13,8 @@
 //!
 //! Call order in init (single-threaded, in the new mount namespace, user namespace maps
 //! already written):
+//! 0. [`idmap_namespaces`], only for idmapped mounts in a user-namespaced container,
+//!    while init is still in the host's user namespace.
 //! 1. [`prepare`]: root propagation, rootfs bind, `config.mounts`, `/dev`, the
 //!    `before_pivot` callback (createContainer hooks), `pivot_root`.
 //! 2. [`mount_console`] when the process has a terminal.
@@ -333,7 +335,9 @@ impl RootContext {
 ///
 /// Call in init, single-threaded, after `unshare(CLONE_NEWNS)` (and the user namespace's
 /// maps are written), with the container's cgroup already joined (the cgroup mount reads
-/// `/proc/self/cgroup`) and before any other process can see the namespace. In order:
+/// `/proc/self/cgroup`) and before any other process can see the namespace. Every mount,
+/// device and path is checked first (nothing is mounted when one is invalid), and the
+/// user namespaces of idmapped mounts are made unless `opts.idmap` brings them. In order:
 /// 1. `/` becomes `config.root_propagation` (default rslave, as runc), the rootfs parent
 ///    mount private, and the rootfs is bound onto itself (`MS_BIND|MS_REC`);
 /// 2. every `config.mounts` entry in order, each destination resolved inside the rootfs

@@ -20,7 +20,7 @@ pub mod unit_name;
 
 pub use connection::{Bus, Systemd, SystemdConnection};
 pub use properties::{unit_properties, MappingError, Property, Value};
-pub use scope::{ScopeManager, ScopeOptions};
+pub use scope::{Scope, ScopeManager, ScopeOptions};
 pub use unit_name::{for_container, UnitName, UnitNameError};
 
 /// Errors of the systemd cgroup manager: which unit, which method, which job, and the

@@ -1507,6 +1507,7 @@ mod tests {
         );
     }
 
+    /// The v2 half: v2 lane: see issue 7.
     #[test]
     fn unlimited_memory_on_v2_unlimits_swap() {
         let r = Resources {

@@ -1,8 +1,9 @@
-//! `ScopeManager`: the engine's `CgroupManager`, one transient scope per container.
+//! One transient scope per container: the async [`Scope`] and the engine's sync
+//! [`ScopeManager`] (a `CgroupManager`) built on it.
 //!
 //! Create = `StartTransientUnit` with the init pid, the creation properties and the
-//! mapped resources, then (v1) the freezer/cpuset directories and the knobs without a
-//! property. Update = `SetUnitProperties(runtime=true)` with the same mapping. Destroy =
+//! mapped resources, then (v1) the hierarchies systemd leaves alone and the knobs without
+//! a property. Update = `SetUnitProperties(runtime=true)` with the same mapping. Destroy =
 //! kill, stop (only if still active), `ResetFailedUnit`, `UnrefUnit`, remove our own v1
 //! directories: nothing is left behind, including after a failed create.
 
@@ -18,34 +19,379 @@ use crate::cgroupfs::{self, freezer, CgroupMode, CgroupfsError, Controller, Scop
 use crate::cgroups::{CgroupManager, FreezerState, Stats};
 use crate::config::{Cgroup, Resources};
 
-use super::connection::{Bus, SystemdConnection};
-use super::properties::{self, KernelDevices, Property, Value};
+use super::connection::{Bus, Systemd, SystemdConnection};
+use super::properties::{self, KernelDevices, MappingError, Property, Value};
 use super::unit_name::{slice_cgroup_path, UnitName};
 use super::{machined, SystemdError};
 
 const UNIT_IFACE: &str = "org.freedesktop.systemd1.Unit";
 const SCOPE_IFACE: &str = "org.freedesktop.systemd1.Scope";
+const MEMSW_FILE: &str = "memory.memsw.limit_in_bytes";
 
 /// Choices of a scope beyond the config's `Cgroup`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ScopeOptions {
     /// `Description=` of the unit (default `unitbox container <name>`).
     pub description: Option<String>,
-    /// Register the container with systemd-machined under this machine name, so
-    /// `machinectl list/status` show it.
+    /// Register the container with systemd-machined, so `machinectl list/status` show it.
     pub register_machine: Option<machined::Registration>,
 }
 
-/// The systemd cgroup manager of one container.
+/// A container's scope, driven asynchronously through a [`Systemd`] client (the daemon
+/// uses this on its own runtime; [`ScopeManager`] wraps it for the synchronous engine).
 #[derive(Debug)]
-pub struct ScopeManager {
-    conn: Arc<SystemdConnection>,
+pub struct Scope {
     unit: UnitName,
     cgroup: Cgroup,
     mode: CgroupMode,
     options: ScopeOptions,
-    /// The unit's `ControlGroup`, learned once the scope exists.
+    /// The scope's directories, learned from `ControlGroup` once the scope exists.
     paths: Mutex<Option<ScopePaths>>,
+}
+
+impl Scope {
+    /// The scope `unit` for the container of `cgroup`, on a host of layout `mode`.
+    /// Nothing is created until [`Scope::apply`].
+    pub fn new(cgroup: &Cgroup, unit: UnitName, mode: CgroupMode, options: ScopeOptions) -> Scope {
+        Scope {
+            unit,
+            cgroup: cgroup.clone(),
+            mode,
+            options,
+            paths: Mutex::new(None),
+        }
+    }
+
+    /// The unit name.
+    pub fn unit(&self) -> &UnitName {
+        &self.unit
+    }
+
+    /// The host's cgroup layout.
+    pub fn mode(&self) -> CgroupMode {
+        self.mode
+    }
+
+    /// Everything `StartTransientUnit` gets: the scope's own settings, accounting, the
+    /// resources, then the `org.systemd.property.*` annotations (which may override).
+    pub fn creation_properties(
+        &self,
+        pid: i32,
+        resource_props: Vec<Property>,
+    ) -> Result<Vec<Property>, SystemdError> {
+        let pid = positive_pid(pid)?;
+        let description = self
+            .options
+            .description
+            .clone()
+            .unwrap_or_else(|| format!("unitbox container {}", self.cgroup.name));
+        let mut props = vec![
+            Property::new("Description", Value::Str(description)),
+            Property::new("Slice", Value::Str(self.cgroup.slice.clone())),
+            Property::new("Delegate", Value::Bool(true)),
+            Property::new("CollectMode", Value::Str("inactive-or-failed".to_owned())),
+            Property::new("AddRef", Value::Bool(true)),
+            Property::new("DefaultDependencies", Value::Bool(false)),
+            Property::new("PIDs", Value::U32s(vec![pid])),
+        ];
+        props.extend(properties::accounting_properties(self.mode));
+        props.extend(resource_props);
+        for (name, text) in &self.cgroup.systemd_properties {
+            props.push(properties::annotation_property(name, text)?);
+        }
+        Ok(props)
+    }
+
+    /// The scope's directories; asks systemd for `ControlGroup` the first time. A unit
+    /// systemd has forgotten falls back to `<slice path>/<unit>`.
+    pub async fn paths(&self, sd: &Systemd) -> Result<ScopePaths, SystemdError> {
+        if let Some(p) = self.cached_paths() {
+            return Ok(p);
+        }
+        let control_group = sd
+            .unit_string(self.unit.as_str(), SCOPE_IFACE, "ControlGroup")
+            .await?;
+        match control_group.filter(|cg| !cg.is_empty()) {
+            Some(cg) => {
+                let p = ScopePaths::new(self.mode, &cg);
+                *self.paths.lock().unwrap_or_else(|e| e.into_inner()) = Some(p.clone());
+                Ok(p)
+            }
+            None => Ok(ScopePaths::new(
+                self.mode,
+                &format!("{}/{}", slice_cgroup_path(&self.cgroup.slice), self.unit),
+            )),
+        }
+    }
+
+    fn cached_paths(&self) -> Option<ScopePaths> {
+        self.paths.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Creates the scope holding `pid` with the config's resources; on any failure the
+    /// half-made scope is destroyed and the first error returned.
+    pub async fn apply(&self, sd: &Systemd, pid: i32) -> crate::Result<()> {
+        match self.start(sd, pid).await {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                // The first error is the one to report; cleanup is best effort.
+                let _ = self.destroy(sd).await;
+                Err(e)
+            }
+        }
+    }
+
+    async fn start(&self, sd: &Systemd, pid: i32) -> crate::Result<()> {
+        let plan = properties::plan(&self.cgroup.resources, self.mode, &KernelDevices)
+            .map_err(SystemdError::from)?;
+        let props = self.creation_properties(pid, plan.properties)?;
+        sd.start_transient_unit(self.unit.as_str(), &props).await?;
+        let paths = self.paths(sd).await?;
+        delegated::join_own_dirs(&paths, pid)?;
+        delegated::apply(&paths, &plan.writes)?;
+        if let Some(reg) = &self.options.register_machine {
+            machined::register(sd, reg, pid).await?;
+        }
+        Ok(())
+    }
+
+    /// Moves `pid` (an `exec`) into the scope, including the v1 hierarchies we run.
+    pub async fn add_process(&self, sd: &Systemd, pid: i32) -> crate::Result<()> {
+        sd.attach_processes(self.unit.as_str(), &[positive_pid(pid)?])
+            .await?;
+        delegated::join_own_dirs(&self.paths(sd).await?, pid)?;
+        Ok(())
+    }
+
+    /// Changes the limits: `SetUnitProperties(runtime=true)` plus the cgroup writes.
+    pub async fn set(&self, sd: &Systemd, resources: &Resources) -> crate::Result<()> {
+        let plan =
+            properties::plan(resources, self.mode, &KernelDevices).map_err(SystemdError::from)?;
+        let paths = self.paths(sd).await?;
+        check_memory_limit(&paths, resources)?;
+        let (first, later): (Vec<CgroupWrite>, Vec<CgroupWrite>) =
+            if memsw_goes_first(&paths, resources, &plan.writes) {
+                plan.writes
+                    .iter()
+                    .cloned()
+                    .partition(|w| w.file == MEMSW_FILE)
+            } else {
+                (Vec::new(), plan.writes.clone())
+            };
+        delegated::apply(&paths, &first)?;
+        // systemd 252 appends each new drop-in to the unit's list unsorted and reports
+        // NeedDaemonReload=yes when that list differs from the sorted one on disk; sending
+        // the properties sorted by name keeps them in disk order (DeviceAllow=[] still
+        // precedes DeviceAllow=[…] and DevicePolicy: the sort is stable).
+        let mut props = plan.properties.clone();
+        props.sort_by(|a, b| a.name.cmp(&b.name));
+        // systemd re-applies device rules disruptively; on v1 freeze around the update as
+        // runc does (opencontainers/runc#3082), unless the container is paused already.
+        let freeze_around = !resources.devices.is_empty()
+            && self.mode.is_v1()
+            && self.freezer_state(sd).await? == FreezerState::Thawed;
+        if freeze_around {
+            self.freeze(sd).await?;
+        }
+        let result = sd.set_unit_properties(self.unit.as_str(), &props).await;
+        if freeze_around {
+            self.thaw(sd).await?;
+        }
+        result?;
+        delegated::apply(&paths, &later)?;
+        Ok(())
+    }
+
+    /// Freezes every process: the v1 freezer we run, or `FreezeUnit` on v2.
+    pub async fn freeze(&self, sd: &Systemd) -> crate::Result<()> {
+        if self.mode.is_v1() {
+            freezer::freeze(&self.paths(sd).await?.controller(Controller::Freezer))?;
+        } else {
+            sd.freeze_unit(self.unit.as_str()).await?;
+        }
+        Ok(())
+    }
+
+    /// Thaws every process.
+    pub async fn thaw(&self, sd: &Systemd) -> crate::Result<()> {
+        if self.mode.is_v1() {
+            freezer::thaw(&self.paths(sd).await?.controller(Controller::Freezer))?;
+        } else {
+            sd.thaw_unit(self.unit.as_str()).await?;
+        }
+        Ok(())
+    }
+
+    /// The freezer state (`Freezing` while a freeze is in flight).
+    pub async fn freezer_state(&self, sd: &Systemd) -> crate::Result<FreezerState> {
+        if self.mode.is_v1() {
+            return Ok(freezer::state(
+                &self.paths(sd).await?.controller(Controller::Freezer),
+            )?);
+        }
+        let state = sd
+            .unit_string(self.unit.as_str(), UNIT_IFACE, "FreezerState")
+            .await?;
+        Ok(state
+            .as_deref()
+            .map(freezer::from_unit_state)
+            .unwrap_or(FreezerState::Thawed))
+    }
+
+    /// Pids of every process in the scope and its sub-cgroups.
+    pub async fn pids(&self, sd: &Systemd) -> crate::Result<Vec<i32>> {
+        Ok(cgroupfs::pids::all(&self.paths(sd).await?.tracking())?)
+    }
+
+    /// Counters from the cgroup files, completed with systemd's own where files lack them.
+    pub async fn stats(&self, sd: &Systemd) -> crate::Result<Stats> {
+        let mut stats = cgroupfs::stats::read(&self.paths(sd).await?)?;
+        let unit = self.unit.as_str();
+        if stats.memory.usage.usage == 0 {
+            stats.memory.usage.usage = sd
+                .unit_u64(unit, SCOPE_IFACE, "MemoryCurrent")
+                .await?
+                .unwrap_or(0);
+        }
+        if stats.cpu.total_usage == 0 {
+            stats.cpu.total_usage = sd
+                .unit_u64(unit, SCOPE_IFACE, "CPUUsageNSec")
+                .await?
+                .unwrap_or(0);
+        }
+        if stats.pids.current == 0 {
+            stats.pids.current = sd
+                .unit_u64(unit, SCOPE_IFACE, "TasksCurrent")
+                .await?
+                .unwrap_or(0);
+        }
+        Ok(stats)
+    }
+
+    /// `KillUnit(all, signal)`.
+    pub async fn kill_all(&self, sd: &Systemd, signal: i32) -> crate::Result<()> {
+        sd.kill_unit(self.unit.as_str(), signal).await?;
+        Ok(())
+    }
+
+    /// Kills what is left, stops the unit (only if still active: a scope whose processes
+    /// are gone stopped by itself), resets and unreferences it, and removes our own v1
+    /// directories. Idempotent.
+    pub async fn destroy(&self, sd: &Systemd) -> crate::Result<()> {
+        let paths = self.paths(sd).await?;
+        let unit = self.unit.as_str();
+        if sd.unit_path(unit).await?.is_some() {
+            if self.mode.is_v1() {
+                // Frozen v1 tasks would not die: thaw first.
+                freezer::thaw(&paths.controller(Controller::Freezer)).or_else(ignore_missing)?;
+            }
+            let state = sd.unit_string(unit, UNIT_IFACE, "ActiveState").await?;
+            if matches!(
+                state.as_deref(),
+                Some("active" | "activating" | "deactivating" | "reloading")
+            ) {
+                sd.kill_unit(unit, libc::SIGKILL).await?;
+                sd.stop_unit(unit).await?;
+            }
+            sd.reset_failed_unit(unit).await?;
+            sd.unref_unit(unit).await?;
+        }
+        delegated::remove_own_dirs(&paths)?;
+        Ok(())
+    }
+
+    /// The unit's `ActiveState`, `None` when systemd has no such unit loaded.
+    pub async fn active_state(&self, sd: &Systemd) -> crate::Result<Option<String>> {
+        Ok(sd
+            .unit_string(self.unit.as_str(), UNIT_IFACE, "ActiveState")
+            .await?)
+    }
+
+    /// Cgroup directories per hierarchy (`""` → the one v2 directory).
+    pub async fn cgroup_paths(&self, sd: &Systemd) -> crate::Result<BTreeMap<String, PathBuf>> {
+        let p = self.paths(sd).await?;
+        let mut map = BTreeMap::new();
+        if self.mode.is_v1() {
+            for c in Controller::ALL.into_iter().filter(|c| p.is_mounted(*c)) {
+                map.insert(c.name().to_owned(), p.controller(c));
+            }
+            let tracking = if self.mode == CgroupMode::Hybrid {
+                "unified"
+            } else {
+                "systemd"
+            };
+            map.insert(tracking.to_owned(), p.tracking());
+        } else {
+            map.insert(String::new(), p.tracking());
+        }
+        Ok(map)
+    }
+}
+
+fn positive_pid(pid: i32) -> Result<u32, SystemdError> {
+    u32::try_from(pid).ok().filter(|p| *p > 0).ok_or_else(|| {
+        SystemdError::from(MappingError::Invalid {
+            field: "pid".to_owned(),
+            value: pid.to_string(),
+            rule: "must be a positive process id",
+        })
+    })
+}
+
+/// Refuses a memory limit below current usage: the kernel would OOM-kill the container
+/// (v2) or answer EBUSY (v1) instead.
+fn check_memory_limit(paths: &ScopePaths, r: &Resources) -> Result<(), CgroupfsError> {
+    let Some(limit) = r.memory.filter(|m| *m > 0).map(i64::unsigned_abs) else {
+        return Ok(());
+    };
+    let usage_file = match paths.mode {
+        CgroupMode::Unified => paths.tracking().join("memory.current"),
+        _ => paths
+            .controller(Controller::Memory)
+            .join("memory.usage_in_bytes"),
+    };
+    let usage = cgroupfs::read_u64(&usage_file)?;
+    if limit < usage {
+        return Err(CgroupfsError::LimitBelowUsage {
+            field: "resources.memory".to_owned(),
+            limit,
+            usage,
+        });
+    }
+    Ok(())
+}
+
+/// v1 memsw must stay ≥ the memory limit at every step: when the new limit exceeds the
+/// current memsw, memsw is raised first; otherwise it is written after the limit.
+fn memsw_goes_first(paths: &ScopePaths, r: &Resources, writes: &[CgroupWrite]) -> bool {
+    let has_memsw = writes.iter().any(|w| w.file == MEMSW_FILE);
+    let Some(limit) = r
+        .memory
+        .map(|m| if m < 0 { u64::MAX } else { m.unsigned_abs() })
+    else {
+        return false;
+    };
+    let current = cgroupfs::read_u64(&paths.controller(Controller::Memory).join(MEMSW_FILE))
+        .unwrap_or(u64::MAX);
+    has_memsw && limit > current
+}
+
+/// A freezer directory that does not exist has nothing to thaw.
+fn ignore_missing(e: CgroupfsError) -> Result<(), CgroupfsError> {
+    match &e {
+        CgroupfsError::Write { source, .. } if source.kind() == std::io::ErrorKind::NotFound => {
+            Ok(())
+        }
+        _ => Err(e),
+    }
+}
+
+/// The systemd cgroup manager of one container, for the synchronous engine: a [`Scope`]
+/// driven on the private runtime of a [`SystemdConnection`].
+#[derive(Debug)]
+pub struct ScopeManager {
+    conn: Arc<SystemdConnection>,
+    scope: Scope,
 }
 
 impl ScopeManager {
@@ -59,11 +405,7 @@ impl ScopeManager {
         let mode = CgroupMode::detect()?;
         Ok(ScopeManager {
             conn,
-            unit,
-            cgroup: cgroup.clone(),
-            mode,
-            options: ScopeOptions::default(),
-            paths: Mutex::new(None),
+            scope: Scope::new(cgroup, unit, mode, ScopeOptions::default()),
         })
     }
 
@@ -96,14 +438,20 @@ impl ScopeManager {
     }
 
     /// The same manager with extra options (description, machined registration).
-    pub fn with_options(mut self, options: ScopeOptions) -> ScopeManager {
-        self.options = options;
-        self
+    pub fn with_options(self, options: ScopeOptions) -> ScopeManager {
+        let ScopeManager { conn, scope } = self;
+        let scope = Scope::new(&scope.cgroup, scope.unit, scope.mode, options);
+        ScopeManager { conn, scope }
+    }
+
+    /// The async scope inside.
+    pub fn scope(&self) -> &Scope {
+        &self.scope
     }
 
     /// The host's cgroup layout.
     pub fn mode(&self) -> CgroupMode {
-        self.mode
+        self.scope.mode
     }
 
     /// The connection this manager uses.
@@ -111,357 +459,121 @@ impl ScopeManager {
         &self.conn
     }
 
-    /// The unit's `ActiveState` (`active`, `inactive`, `failed`…), `None` when systemd has
-    /// no such unit loaded. `systemctl stop` of the scope shows here.
-    pub fn active_state(&self) -> Result<Option<String>, crate::Error> {
-        let sd = self.conn.systemd();
-        Ok(self
-            .conn
-            .block_on(sd.unit_string(self.unit.as_str(), UNIT_IFACE, "ActiveState"))?)
+    fn run<T>(&self, f: impl std::future::Future<Output = crate::Result<T>>) -> crate::Result<T> {
+        self.conn.block_on(f)
     }
 
-    /// A channel that receives an event per OOM kill in the scope; its thread ends
-    /// with the cgroup.
-    pub fn notify_oom(&self) -> Result<Receiver<OomEvent>, crate::Error> {
-        Ok(cgroupfs::oom::watch(&self.scope_paths()?)?)
+    /// The unit's `ActiveState` (`active`, `inactive`, `failed`…), `None` when systemd has
+    /// no such unit loaded. `systemctl stop` of the scope shows here.
+    pub fn active_state(&self) -> crate::Result<Option<String>> {
+        self.run(self.scope.active_state(self.conn.systemd()))
+    }
+
+    /// A channel that receives an event when the scope hits OOM; its thread ends with the
+    /// cgroup.
+    pub fn notify_oom(&self) -> crate::Result<Receiver<OomEvent>> {
+        let paths = self.conn.block_on(self.scope.paths(self.conn.systemd()))?;
+        Ok(cgroupfs::oom::watch(&paths)?)
     }
 
     /// A channel that receives `level` whenever the scope is under that memory pressure.
     pub fn notify_memory_pressure(
         &self,
         level: PressureLevel,
-    ) -> Result<Receiver<PressureLevel>, crate::Error> {
-        Ok(cgroupfs::pressure::watch(&self.scope_paths()?, level)?)
+    ) -> crate::Result<Receiver<PressureLevel>> {
+        let paths = self.conn.block_on(self.scope.paths(self.conn.systemd()))?;
+        Ok(cgroupfs::pressure::watch(&paths, level)?)
     }
-
-    /// Everything `StartTransientUnit` gets: the scope's own settings, accounting, the
-    /// resources, then the `org.systemd.property.*` annotations (which may override).
-    pub fn creation_properties(
-        &self,
-        pid: i32,
-        resource_props: Vec<Property>,
-    ) -> Result<Vec<Property>, SystemdError> {
-        let pid = u32::try_from(pid).map_err(|_| properties::MappingError::Invalid {
-            field: "pid".to_owned(),
-            value: pid.to_string(),
-            rule: "must be a positive process id",
-        })?;
-        let description = self
-            .options
-            .description
-            .clone()
-            .unwrap_or_else(|| format!("unitbox container {}", self.cgroup.name));
-        let mut props = vec![
-            Property::new("Description", Value::Str(description)),
-            Property::new("Slice", Value::Str(self.cgroup.slice.clone())),
-            Property::new("Delegate", Value::Bool(true)),
-            Property::new("CollectMode", Value::Str("inactive-or-failed".to_owned())),
-            Property::new("AddRef", Value::Bool(true)),
-            Property::new("DefaultDependencies", Value::Bool(false)),
-            Property::new("PIDs", Value::U32s(vec![pid])),
-        ];
-        props.extend(properties::accounting_properties(self.mode));
-        props.extend(resource_props);
-        for (name, text) in &self.cgroup.systemd_properties {
-            props.push(properties::annotation_property(name, text)?);
-        }
-        Ok(props)
-    }
-
-    /// The scope's directories; asks systemd for `ControlGroup` the first time. A unit
-    /// systemd has forgotten falls back to `<slice path>/<unit>`.
-    fn scope_paths(&self) -> Result<ScopePaths, crate::Error> {
-        let mut cached = self.paths.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(p) = cached.as_ref() {
-            return Ok(p.clone());
-        }
-        let sd = self.conn.systemd();
-        let control_group =
-            self.conn
-                .block_on(sd.unit_string(self.unit.as_str(), SCOPE_IFACE, "ControlGroup"))?;
-        match control_group.filter(|cg| !cg.is_empty()) {
-            Some(cg) => {
-                let p = ScopePaths::new(self.mode, &cg);
-                *cached = Some(p.clone());
-                Ok(p)
-            }
-            None => Ok(ScopePaths::new(
-                self.mode,
-                &format!("{}/{}", slice_cgroup_path(&self.cgroup.slice), self.unit),
-            )),
-        }
-    }
-
-    fn start_scope(&self, pid: i32) -> Result<ScopePaths, crate::Error> {
-        let plan = properties::plan(&self.cgroup.resources, self.mode, &KernelDevices)
-            .map_err(SystemdError::from)?;
-        let props = self.creation_properties(pid, plan.properties)?;
-        let sd = self.conn.systemd();
-        self.conn
-            .block_on(sd.start_transient_unit(self.unit.as_str(), &props))?;
-        let paths = self.scope_paths()?;
-        delegated::join_own_dirs(&paths, pid)?;
-        delegated::apply(&paths, &plan.writes)?;
-        if let Some(reg) = &self.options.register_machine {
-            self.conn.block_on(machined::register(sd, reg, pid))?;
-        }
-        Ok(paths)
-    }
-
-    /// Refuses a memory limit below current usage: the kernel would OOM-kill the
-    /// container (v2) or answer EBUSY (v1) instead.
-    fn check_memory_limit(&self, paths: &ScopePaths, r: &Resources) -> Result<(), CgroupfsError> {
-        let Some(limit) = r.memory.filter(|m| *m > 0).map(i64::unsigned_abs) else {
-            return Ok(());
-        };
-        let usage_file = match self.mode {
-            CgroupMode::Unified => paths.tracking().join("memory.current"),
-            _ => paths
-                .controller(Controller::Memory)
-                .join("memory.usage_in_bytes"),
-        };
-        let usage = cgroupfs::read_u64(&usage_file)?;
-        if limit < usage {
-            return Err(CgroupfsError::LimitBelowUsage {
-                field: "resources.memory".to_owned(),
-                limit,
-                usage,
-            });
-        }
-        Ok(())
-    }
-
-    fn v1_freezer_dir(&self) -> Result<PathBuf, crate::Error> {
-        Ok(self.scope_paths()?.controller(Controller::Freezer))
-    }
-
-    fn unit_is_loaded(&self) -> Result<bool, crate::Error> {
-        let sd = self.conn.systemd();
-        Ok(self
-            .conn
-            .block_on(sd.unit_path(self.unit.as_str()))?
-            .is_some())
-    }
-}
-
-/// v1 memsw must stay ≥ the memory limit at every step: when the new limit exceeds the
-/// current memsw, memsw is raised first; otherwise it is written after the limit.
-fn memsw_goes_first(paths: &ScopePaths, r: &Resources, writes: &[CgroupWrite]) -> bool {
-    let has_memsw = writes
-        .iter()
-        .any(|w| w.file == "memory.memsw.limit_in_bytes");
-    let Some(limit) = r
-        .memory
-        .map(|m| if m < 0 { u64::MAX } else { m.unsigned_abs() })
-    else {
-        return false;
-    };
-    let current = cgroupfs::read_u64(
-        &paths
-            .controller(Controller::Memory)
-            .join("memory.memsw.limit_in_bytes"),
-    )
-    .unwrap_or(u64::MAX);
-    has_memsw && limit > current
 }
 
 impl CgroupManager for ScopeManager {
     fn apply(&self, pid: i32) -> crate::Result<()> {
-        match self.start_scope(pid) {
-            Ok(_) => Ok(()),
-            Err(e) => {
-                // Never leave a half-made scope behind; the first error is the one to report.
-                let _ = self.destroy();
-                Err(e)
-            }
-        }
+        self.run(self.scope.apply(self.conn.systemd(), pid))
     }
 
     fn add_process(&self, pid: i32) -> crate::Result<()> {
-        let pid_u = u32::try_from(pid).map_err(|_| {
-            SystemdError::from(properties::MappingError::Invalid {
-                field: "pid".to_owned(),
-                value: pid.to_string(),
-                rule: "must be a positive process id",
-            })
-        })?;
-        let sd = self.conn.systemd();
-        self.conn
-            .block_on(sd.attach_processes(self.unit.as_str(), &[pid_u]))?;
-        delegated::join_own_dirs(&self.scope_paths()?, pid)?;
-        Ok(())
+        self.run(self.scope.add_process(self.conn.systemd(), pid))
     }
 
     fn set(&self, resources: &Resources) -> crate::Result<()> {
-        let plan =
-            properties::plan(resources, self.mode, &KernelDevices).map_err(SystemdError::from)?;
-        let paths = self.scope_paths()?;
-        self.check_memory_limit(&paths, resources)?;
-        let (first, later): (Vec<CgroupWrite>, Vec<CgroupWrite>) =
-            if memsw_goes_first(&paths, resources, &plan.writes) {
-                plan.writes
-                    .iter()
-                    .cloned()
-                    .partition(|w| w.file == "memory.memsw.limit_in_bytes")
-            } else {
-                (Vec::new(), plan.writes.clone())
-            };
-        delegated::apply(&paths, &first)?;
-        // systemd re-applies device rules disruptively; on v1 freeze around the update as
-        // runc does (opencontainers/runc#3082), unless the container is paused already.
-        let touches_devices = !resources.devices.is_empty();
-        let freeze_around =
-            touches_devices && self.mode.is_v1() && self.freezer_state()? == FreezerState::Thawed;
-        if freeze_around {
-            self.freeze()?;
-        }
-        // systemd 252 appends each new drop-in to the unit's list unsorted and reports
-        // NeedDaemonReload=yes when that list differs from the sorted one on disk; sending
-        // the properties sorted by name keeps them in disk order (DeviceAllow=[] still
-        // precedes DeviceAllow=[…] and DevicePolicy: the sort is stable).
-        let mut props = plan.properties.clone();
-        props.sort_by(|a, b| a.name.cmp(&b.name));
-        let sd = self.conn.systemd();
-        let result = self
-            .conn
-            .block_on(sd.set_unit_properties(self.unit.as_str(), &props));
-        if freeze_around {
-            self.thaw()?;
-        }
-        result?;
-        delegated::apply(&paths, &later)?;
-        Ok(())
+        self.run(self.scope.set(self.conn.systemd(), resources))
     }
 
     fn freeze(&self) -> crate::Result<()> {
-        if self.mode.is_v1() {
-            freezer::freeze(&self.v1_freezer_dir()?)?;
-        } else {
-            let sd = self.conn.systemd();
-            self.conn.block_on(sd.freeze_unit(self.unit.as_str()))?;
-        }
-        Ok(())
+        self.run(self.scope.freeze(self.conn.systemd()))
     }
 
     fn thaw(&self) -> crate::Result<()> {
-        if self.mode.is_v1() {
-            freezer::thaw(&self.v1_freezer_dir()?)?;
-        } else {
-            let sd = self.conn.systemd();
-            self.conn.block_on(sd.thaw_unit(self.unit.as_str()))?;
-        }
-        Ok(())
+        self.run(self.scope.thaw(self.conn.systemd()))
     }
 
     fn freezer_state(&self) -> crate::Result<FreezerState> {
-        if self.mode.is_v1() {
-            return Ok(freezer::state(&self.v1_freezer_dir()?)?);
-        }
-        let sd = self.conn.systemd();
-        let state =
-            self.conn
-                .block_on(sd.unit_string(self.unit.as_str(), UNIT_IFACE, "FreezerState"))?;
-        Ok(state
-            .as_deref()
-            .map(freezer::from_unit_state)
-            .unwrap_or(FreezerState::Thawed))
+        self.run(self.scope.freezer_state(self.conn.systemd()))
     }
 
     fn pids(&self) -> crate::Result<Vec<i32>> {
-        Ok(cgroupfs::pids::all(&self.scope_paths()?.tracking())?)
+        self.run(self.scope.pids(self.conn.systemd()))
     }
 
     fn stats(&self) -> crate::Result<Stats> {
-        let mut stats = cgroupfs::stats::read(&self.scope_paths()?)?;
-        // Fill what the files lacked from systemd's own counters.
-        let sd = self.conn.systemd();
-        let unit = self.unit.as_str();
-        let counters = self.conn.block_on(async {
-            Ok::<_, SystemdError>((
-                sd.unit_u64(unit, SCOPE_IFACE, "MemoryCurrent").await?,
-                sd.unit_u64(unit, SCOPE_IFACE, "CPUUsageNSec").await?,
-                sd.unit_u64(unit, SCOPE_IFACE, "TasksCurrent").await?,
-            ))
-        })?;
-        let (memory, cpu, tasks) = counters;
-        if stats.memory.usage.usage == 0 {
-            stats.memory.usage.usage = memory.unwrap_or(0);
-        }
-        if stats.cpu.total_usage == 0 {
-            stats.cpu.total_usage = cpu.unwrap_or(0);
-        }
-        if stats.pids.current == 0 {
-            stats.pids.current = tasks.unwrap_or(0);
-        }
-        Ok(stats)
+        self.run(self.scope.stats(self.conn.systemd()))
     }
 
     fn kill_all(&self, signal: i32) -> crate::Result<()> {
-        let sd = self.conn.systemd();
-        self.conn
-            .block_on(sd.kill_unit(self.unit.as_str(), signal))?;
-        Ok(())
+        self.run(self.scope.kill_all(self.conn.systemd(), signal))
     }
 
     fn destroy(&self) -> crate::Result<()> {
-        let paths = self.scope_paths()?;
-        if self.unit_is_loaded()? {
-            // Frozen v1 tasks would not die: thaw first.
-            if self.mode.is_v1() {
-                freezer::thaw(&paths.controller(Controller::Freezer)).or_else(ignore_missing)?;
-            }
-            let sd = self.conn.systemd();
-            let unit = self.unit.as_str();
-            self.conn.block_on(async {
-                let state = sd.unit_string(unit, UNIT_IFACE, "ActiveState").await?;
-                // A scope whose processes are gone stopped by itself: no stop job to wait for.
-                if matches!(
-                    state.as_deref(),
-                    Some("active" | "activating" | "deactivating" | "reloading")
-                ) {
-                    sd.kill_unit(unit, libc::SIGKILL).await?;
-                    sd.stop_unit(unit).await?;
-                }
-                sd.reset_failed_unit(unit).await?;
-                sd.unref_unit(unit).await
-            })?;
-        }
-        delegated::remove_own_dirs(&paths)?;
-        Ok(())
+        self.run(self.scope.destroy(self.conn.systemd()))
     }
 
     fn unit_name(&self) -> &str {
-        self.unit.as_str()
+        self.scope.unit.as_str()
     }
 
     fn paths(&self) -> crate::Result<BTreeMap<String, PathBuf>> {
-        let p = self.scope_paths()?;
-        let mut map = BTreeMap::new();
-        if self.mode.is_v1() {
-            for c in Controller::ALL {
-                if p.is_mounted(c) {
-                    map.insert(c.name().to_owned(), p.controller(c));
-                }
-            }
-            let tracking = if self.mode == CgroupMode::Hybrid {
-                "unified"
-            } else {
-                "systemd"
-            };
-            map.insert(tracking.to_owned(), p.tracking());
-        } else {
-            map.insert(String::new(), p.tracking());
-        }
-        Ok(map)
+        self.run(self.scope.cgroup_paths(self.conn.systemd()))
     }
 }
 
-/// A freezer directory that does not exist has nothing to thaw.
-fn ignore_missing(e: CgroupfsError) -> Result<(), CgroupfsError> {
-    match &e {
-        CgroupfsError::Write { source, .. } if source.kind() == std::io::ErrorKind::NotFound => {
-            Ok(())
-        }
-        _ => Err(e),
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn creation_properties_carry_the_scope_contract() {
+        let cgroup = Cgroup {
+            name: "c1".into(),
+            systemd_properties: vec![("TimeoutStopSec".into(), "3".into())],
+            ..Cgroup::default()
+        };
+        let scope = Scope::new(
+            &cgroup,
+            super::super::for_container("unitbox", "c1"),
+            CgroupMode::Hybrid,
+            ScopeOptions::default(),
+        );
+        let props = scope
+            .creation_properties(42, vec![Property::new("TasksMax", Value::U64(5))])
+            .unwrap();
+        let find = |n: &str| props.iter().find(|p| p.name == n).map(|p| p.value.clone());
+        assert_eq!(find("PIDs"), Some(Value::U32s(vec![42])));
+        assert_eq!(find("Slice"), Some(Value::Str("machine.slice".into())));
+        assert_eq!(find("Delegate"), Some(Value::Bool(true)));
+        assert_eq!(find("AddRef"), Some(Value::Bool(true)));
+        assert_eq!(find("DefaultDependencies"), Some(Value::Bool(false)));
+        assert_eq!(
+            find("CollectMode"),
+            Some(Value::Str("inactive-or-failed".into()))
+        );
+        assert_eq!(find("BlockIOAccounting"), Some(Value::Bool(true)));
+        assert_eq!(find("TasksMax"), Some(Value::U64(5)));
+        // Annotations come last so they can override.
+        assert_eq!(
+            props.last(),
+            Some(&Property::new("TimeoutStopUSec", Value::U64(3_000_000)))
+        );
+        assert!(scope.creation_properties(0, Vec::new()).is_err());
+        assert!(scope.creation_properties(-1, Vec::new()).is_err());
     }
 }

@@ -142,6 +142,23 @@ impl Created {
     pub fn output(&self) -> String {
         std::fs::read_to_string(&self.output).unwrap()
     }
+
+    /// Starts the container and waits until it printed `ready`: a signal sent before the
+    /// shell installed its trap would be lost (PID 1 ignores unhandled signals).
+    pub fn start_and_wait_ready(&mut self) {
+        self.container.start().unwrap();
+        wait_for(
+            "the container to print `ready`",
+            Duration::from_secs(20),
+            || self.output().lines().any(|l| l == "ready"),
+        );
+    }
+}
+
+/// A script that exits with `code` on SIGTERM and otherwise runs until killed; it prints
+/// `ready` once its trap is set.
+pub fn sleeper_script(code: i32) -> String {
+    format!("trap 'exit {code}' TERM; echo ready; while :; do sleep 0.05; done")
 }
 
 /// Creates container `id` from `spec` in a fresh bundle (not started).

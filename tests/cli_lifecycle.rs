@@ -5,7 +5,7 @@
 mod cli_support;
 mod support;
 
-use cli_support::{bundle, s, leftover_scopes, Cli};
+use cli_support::{bundle, leftover_scopes, s, Cli};
 
 #[test]
 fn create_start_pause_exec_kill_delete() {

@@ -104,7 +104,9 @@ impl Cli {
     pub fn wait_status(&self, id: &str, want: &str) {
         for _ in 0..200 {
             let out = self.run(&["state", id]);
-            if out.code == Some(0) && serde_json::from_str::<Value>(&out.stdout).unwrap()["status"] == want {
+            if out.code == Some(0)
+                && serde_json::from_str::<Value>(&out.stdout).unwrap()["status"] == want
+            {
                 return;
             }
             std::thread::sleep(std::time::Duration::from_millis(50));

@@ -4,10 +4,12 @@
 //! # Channel design
 //! One socketpair per init. The parent holds `Channel<ToInit, FromInit>` and init the
 //! mirror `Channel<FromInit, ToInit>`, so sending the wrong direction's message does not
-//! compile. A message is a header packet (the JSON length as a little-endian `u64`, plus
-//! every fd of the message) followed by the JSON in packets of at most [`CHUNK`] bytes:
-//! `SOCK_SEQPACKET` keeps packet boundaries, and chunking keeps a large config (a big
-//! seccomp profile) under the socket buffer size. A zero-byte read is the peer closing
+//! compile. A message is packets of at most [`CHUNK`] bytes: the first holds the JSON
+//! length (a little-endian `u64`), every fd of the message and the start of the JSON,
+//! the others the rest. `SOCK_SEQPACKET` keeps packet boundaries, so a small message is
+//! one atomic packet, and chunking keeps a large config (a big seccomp profile) under the
+//! socket buffer size. Two processes share init's end for a moment (the intermediate and
+//! the container process after the fork); they take turns (`ToInit::Proceed`). A zero-byte read is the peer closing
 //! (nobody sends empty packets), which is how the parent learns that `execve` closed
 //! init's close-on-exec end.
 
@@ -20,8 +22,11 @@ use serde::Serialize;
 
 use crate::sys::scm;
 
-/// Payload bytes per packet after the header.
+/// Bytes per packet (the first one holds the header, then JSON).
 pub const CHUNK: usize = 32 * 1024;
+
+/// The length prefix: a little-endian `u64`.
+const HEADER: usize = 8;
 
 /// The largest message accepted (a config with a huge seccomp profile stays far below).
 pub const MAX_MESSAGE: u64 = 64 * 1024 * 1024;
@@ -114,13 +119,18 @@ impl<S: Message, R: Message> Channel<S, R> {
         if fds.len() > scm::MAX_FDS {
             return Err(ChannelError::Framing("too many descriptors"));
         }
-        let header = (json.len() as u64).to_le_bytes();
         let send = |data: &[u8], fds: &[BorrowedFd<'_>]| {
             scm::send_with_fds(self.sock.as_fd(), data, fds)
                 .map_err(|source| ChannelError::Send { kind, source })
         };
-        send(&header, fds)?;
-        for chunk in json.chunks(CHUNK) {
+        // The first packet carries the length, the fds and as much JSON as fits, so a
+        // small message is one atomic packet.
+        let first_len = json.len().min(CHUNK - HEADER);
+        let mut first = Vec::with_capacity(HEADER + first_len);
+        first.extend_from_slice(&(json.len() as u64).to_le_bytes());
+        first.extend_from_slice(&json[..first_len]);
+        send(&first, fds)?;
+        for chunk in json[first_len..].chunks(CHUNK) {
             send(chunk, &[])?;
         }
         Ok(())
@@ -128,33 +138,37 @@ impl<S: Message, R: Message> Channel<S, R> {
 
     /// Receives the next message and the fds that came with it.
     pub fn recv(&self) -> Result<(R, Vec<OwnedFd>), ChannelError> {
-        let mut header = [0u8; 8];
-        let got =
-            scm::recv_with_fds(self.sock.as_fd(), &mut header).map_err(ChannelError::Receive)?;
+        let mut first = vec![0u8; CHUNK];
+        let got = scm::recv_with_fds(self.sock.as_fd(), &mut first).map_err(ChannelError::Receive)?;
         if got.len == 0 && got.fds.is_empty() {
             return Err(ChannelError::Closed);
         }
-        if got.len != header.len() || got.truncated {
+        if got.len < HEADER || got.truncated {
             return Err(ChannelError::Framing("bad header"));
         }
+        let mut header = [0u8; HEADER];
+        header.copy_from_slice(&first[..HEADER]);
         let len = u64::from_le_bytes(header);
         if len > MAX_MESSAGE {
             return Err(ChannelError::Framing("message too large"));
         }
         let len = len as usize;
-        let mut json = vec![0u8; len];
-        let mut filled = 0;
-        while filled < len {
-            let want = (len - filled).min(CHUNK);
-            let part = scm::recv_with_fds(self.sock.as_fd(), &mut json[filled..filled + want])
-                .map_err(ChannelError::Receive)?;
+        if got.len - HEADER > len {
+            return Err(ChannelError::Framing("packet longer than its message"));
+        }
+        let mut json = Vec::with_capacity(len);
+        json.extend_from_slice(&first[HEADER..got.len]);
+        let mut buf = vec![0u8; CHUNK];
+        while json.len() < len {
+            let want = (len - json.len()).min(CHUNK);
+            let part = scm::recv_with_fds(self.sock.as_fd(), &mut buf[..want]).map_err(ChannelError::Receive)?;
             if part.len == 0 {
                 return Err(ChannelError::Closed);
             }
             if part.truncated || !part.fds.is_empty() {
                 return Err(ChannelError::Framing("bad chunk"));
             }
-            filled += part.len;
+            json.extend_from_slice(&buf[..part.len]);
         }
         let msg = serde_json::from_slice(&json).map_err(ChannelError::Decode)?;
         Ok((msg, got.fds))

@@ -141,28 +141,7 @@ fn terminals_relayed_and_through_console_socket() {
 
         // With a socket, the pty master arrives there (SCM_RIGHTS), as podman's conmon gets it.
         let listener = UnixListener::bind(&socket).unwrap();
-        let receiver = std::thread::spawn(move || {
-            let (stream, _) = listener.accept().unwrap();
-            let mut buf = [0u8; 256];
-            let mut iov = [IoSliceMut::new(&mut buf)];
-            let mut space = nix::cmsg_space!([std::os::fd::RawFd; 1]);
-            let msg = recvmsg::<()>(
-                stream.as_raw_fd(),
-                &mut iov,
-                Some(&mut space),
-                MsgFlags::empty(),
-            )
-            .unwrap();
-            let mut fds = Vec::new();
-            for cmsg in msg.cmsgs().unwrap() {
-                if let ControlMessageOwned::ScmRights(rights) = cmsg {
-                    fds.extend(rights);
-                }
-            }
-            assert_eq!(fds.len(), 1);
-            // SAFETY: the fd was just received and is owned by nobody else.
-            unsafe { OwnedFd::from_raw_fd(fds[0]) }
-        });
+        let receiver = std::thread::spawn(move || receive_pty(&listener));
         let echo = bundle(
             "cli-tty-socket",
             &["sh", "-c", "echo via-socket; sleep 1000"],
@@ -185,19 +164,24 @@ fn terminals_relayed_and_through_console_socket() {
         assert_eq!(seen.trim_end(), "via-socket");
         // exec --tty with a socket: another pty, also sent to the socket.
         let listener = UnixListener::bind(cli.root.join("exec.sock")).unwrap();
-        let got = std::thread::spawn(move || listener.accept().is_ok());
-        cli.run(&[
+        let got = std::thread::spawn(move || receive_pty(&listener));
+        let exec_sock = cli.root.join("exec.sock");
+        let args = [
             "exec",
             "-t",
             "-d",
             "--console-socket",
-            s(&cli.root.join("exec.sock")),
+            s(&exec_sock),
             "t4",
-            "sleep",
-            "100",
-        ])
-        .ok();
-        assert!(got.join().unwrap());
+            "sh",
+            "-c",
+            "echo exec-tty; sleep 100",
+        ];
+        cli.run(&args).ok();
+        let mut reader = std::io::BufReader::new(std::fs::File::from(got.join().unwrap()));
+        let mut seen = String::new();
+        std::io::BufRead::read_line(&mut reader, &mut seen).unwrap();
+        assert_eq!(seen.trim_end(), "exec-tty");
         cli.run(&["delete", "-f", "t4"]).ok();
         assert_eq!(leftover_scopes("t"), "", "scopes left behind");
     });
@@ -301,4 +285,28 @@ fn bad_input_is_one_line_and_changes_nothing() {
         cli.run(&["delete", "c3"]).ok();
         assert_eq!(leftover_scopes("c"), "");
     });
+}
+
+/// Accepts one connection on a console socket and returns the pty master sent over it.
+fn receive_pty(listener: &UnixListener) -> OwnedFd {
+    let (stream, _) = listener.accept().unwrap();
+    let mut buf = [0u8; 4096];
+    let mut iov = [IoSliceMut::new(&mut buf)];
+    let mut space = nix::cmsg_space!([std::os::fd::RawFd; 1]);
+    let msg = recvmsg::<()>(
+        stream.as_raw_fd(),
+        &mut iov,
+        Some(&mut space),
+        MsgFlags::empty(),
+    )
+    .unwrap();
+    let mut fds = Vec::new();
+    for cmsg in msg.cmsgs().unwrap() {
+        if let ControlMessageOwned::ScmRights(rights) = cmsg {
+            fds.extend(rights);
+        }
+    }
+    assert_eq!(fds.len(), 1, "one pty master");
+    // SAFETY: the fd was just received and is owned by nobody else.
+    unsafe { OwnedFd::from_raw_fd(fds[0]) }
 }

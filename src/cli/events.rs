@@ -2,13 +2,16 @@
 
 use std::io::Write;
 use std::process::ExitCode;
-use std::time::Duration;
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
 use super::{CliError, Globals};
 use crate::cgroups::{BlkioEntry, Stats};
-use crate::container::Status;
+use crate::cgroupfs::oom::{self, OomEvent};
+use crate::cgroupfs::{CgroupMode, ScopePaths};
+use crate::container::{Container, Status};
 use crate::Error;
 
 /// Display container events such as OOM notifications and resource statistics.
@@ -38,19 +41,59 @@ pub fn run(args: EventsArgs, globals: &Globals) -> Result<ExitCode, Error> {
         emit(stats_event(&args.id, &container.stats()?))?;
         return Ok(ExitCode::SUCCESS);
     }
+    let ooms = watch_oom(&container);
     let mut oom_kills = None;
+    let mut next_stats = Instant::now();
     loop {
         if container.refresh_status() == Status::Stopped {
+            // An OOM kill may be what stopped it.
+            for _ in ooms.iter().flat_map(|ooms| ooms.try_iter()) {
+                emit(json!({"type": "oom", "id": args.id}))?;
+            }
             return Ok(ExitCode::SUCCESS);
         }
-        let stats = container.stats()?;
-        let kills = stats.memory.oom_kill;
-        if oom_kills.is_some_and(|before| kills > before) {
-            emit(json!({"type": "oom", "id": args.id}))?;
+        if Instant::now() >= next_stats {
+            let stats = container.stats()?;
+            // Without a notification (no memory controller to watch), the counter tells.
+            let kills = stats.memory.oom_kill;
+            if ooms.is_none() && oom_kills.is_some_and(|before| kills > before) {
+                emit(json!({"type": "oom", "id": args.id}))?;
+            }
+            oom_kills = Some(kills);
+            emit(stats_event(&args.id, &stats))?;
+            next_stats += args.interval;
         }
-        oom_kills = Some(kills);
-        emit(stats_event(&args.id, &stats))?;
-        std::thread::sleep(args.interval);
+        let wait = next_stats.saturating_duration_since(Instant::now());
+        match &ooms {
+            Some(ooms) => match ooms.recv_timeout(wait) {
+                Ok(_) => emit(json!({"type": "oom", "id": args.id}))?,
+                Err(RecvTimeoutError::Timeout) => {}
+                // The cgroup is gone: the next round sees the container stopped.
+                Err(RecvTimeoutError::Disconnected) => std::thread::sleep(wait),
+            },
+            None => std::thread::sleep(wait),
+        }
+    }
+}
+
+/// The kernel's OOM notifications for the container's scope (v1 `memory.oom_control`
+/// eventfd, v2 `memory.events`); `None` when they cannot be had.
+fn watch_oom(container: &Container) -> Option<Receiver<OomEvent>> {
+    let mode = CgroupMode::detect().ok()?;
+    let paths = &container.state().cgroup_paths;
+    let (key, hierarchy) = if mode.is_v1() {
+        ("memory", "/sys/fs/cgroup/memory")
+    } else {
+        ("", "/sys/fs/cgroup")
+    };
+    let cgroup = paths.get(key)?.strip_prefix(hierarchy).ok()?;
+    let cgroup = format!("/{}", cgroup.display());
+    match oom::watch(&ScopePaths::new(mode, &cgroup)) {
+        Ok(ooms) => Some(ooms),
+        Err(error) => {
+            tracing::warn!(%error, "no OOM notifications; counting OOM kills in the stats");
+            None
+        }
     }
 }
 

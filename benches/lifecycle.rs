@@ -148,27 +148,32 @@ fn true_bundle() -> PathBuf {
 fn profile(bundle: &Path) {
     let root = support::scratch_dir("bench-profile");
     let bundle = bundle.to_str().unwrap();
-    for args in [
-        &["create", "--bundle", bundle, "p1"][..],
-        &["start", "p1"],
-        &["delete", "--force", "p1"],
-    ] {
-        println!("\n=== strace -c -f unitbox {} ===", args[0]);
-        let out = Command::new("strace")
-            .args([
-                "-c",
-                "-f",
-                "-o",
-                "/dev/stdout",
-                UNITBOX,
-                "--root",
-                root.to_str().unwrap(),
-            ])
+    // `-f` on `create` would wait for the created init; `run` covers the whole lifecycle.
+    let steps: [(&[&str], &[&str]); 3] = [
+        (&["-f"], &["run", "--bundle", bundle, "p1"]),
+        (&[], &["create", "--bundle", bundle, "p2"]),
+        (&["-f"], &["delete", "--force", "p2"]),
+    ];
+    for (flags, args) in steps {
+        println!(
+            "\n=== strace -c {} unitbox {} ===",
+            flags.join(" "),
+            args[0]
+        );
+        let report = root.join("strace.txt");
+        let status = Command::new("strace")
+            .arg("-c")
+            .args(flags)
+            .arg("-o")
+            .arg(&report)
+            .args([UNITBOX, "--root", root.to_str().unwrap()])
             .args(args)
+            .stdout(Stdio::null())
             .stderr(Stdio::null())
-            .output()
+            .status()
             .unwrap();
-        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(status.success(), "strace unitbox {args:?}");
+        let text = std::fs::read_to_string(&report).unwrap();
         for line in text.lines().take(22) {
             println!("{line}");
         }

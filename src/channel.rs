@@ -139,7 +139,8 @@ impl<S: Message, R: Message> Channel<S, R> {
     /// Receives the next message and the fds that came with it.
     pub fn recv(&self) -> Result<(R, Vec<OwnedFd>), ChannelError> {
         let mut first = vec![0u8; CHUNK];
-        let got = scm::recv_with_fds(self.sock.as_fd(), &mut first).map_err(ChannelError::Receive)?;
+        let got =
+            scm::recv_with_fds(self.sock.as_fd(), &mut first).map_err(ChannelError::Receive)?;
         if got.len == 0 && got.fds.is_empty() {
             return Err(ChannelError::Closed);
         }
@@ -161,7 +162,8 @@ impl<S: Message, R: Message> Channel<S, R> {
         let mut buf = vec![0u8; CHUNK];
         while json.len() < len {
             let want = (len - json.len()).min(CHUNK);
-            let part = scm::recv_with_fds(self.sock.as_fd(), &mut buf[..want]).map_err(ChannelError::Receive)?;
+            let part = scm::recv_with_fds(self.sock.as_fd(), &mut buf[..want])
+                .map_err(ChannelError::Receive)?;
             if part.len == 0 {
                 return Err(ChannelError::Closed);
             }
@@ -211,13 +213,21 @@ mod tests {
     #[test]
     fn messages_of_every_size_round_trip() {
         let (parent, child) = pair::<Ping, Pong>().unwrap();
-        for size in [0, 1, CHUNK - 20, CHUNK, 3 * CHUNK + 7, 200_000] {
-            let msg = Ping::Big("x".repeat(size));
-            parent.send(&msg, &[]).unwrap();
+        let sizes = [0, 1, CHUNK - 20, CHUNK, 3 * CHUNK + 7, 200_000];
+        // A message larger than the socket buffer only drains while the peer reads, so
+        // the sender must be another thread (as it is another process in real use).
+        let sender = std::thread::spawn(move || {
+            for size in sizes {
+                parent.send(&Ping::Big("x".repeat(size)), &[]).unwrap();
+            }
+            parent
+        });
+        for size in sizes {
             let (got, fds) = child.recv().unwrap();
-            assert_eq!(got, msg, "size {size}");
+            assert_eq!(got, Ping::Big("x".repeat(size)), "size {size}");
             assert!(fds.is_empty());
         }
+        let parent = sender.join().unwrap();
         child.send(&Pong(7), &[]).unwrap();
         assert_eq!(parent.recv().unwrap().0, Pong(7));
     }

@@ -114,6 +114,11 @@ fn scope_is_seen_by_systemd_and_destroy_leaves_nothing() {
 
         container.signal(Signal::SIGKILL, false).unwrap();
         container.wait().unwrap();
+        assert_eq!(
+            factory.load("scoped").unwrap().status(),
+            Status::Stopped,
+            "a loaded handle sees the dead init"
+        );
         let dir = container.dir();
         container.destroy().unwrap();
 
@@ -399,4 +404,45 @@ fn bad_id_or_config_is_refused_before_anything_is_made() {
         0,
         "no folder was made"
     );
+}
+
+#[test]
+fn force_destroy_takes_a_paused_container() {
+    support::in_systemd(|| {
+        let factory = container_support::factory("force");
+        let mut created = create(&factory, "forced", &sleeper());
+        created.start_and_wait_ready();
+        created.container.pause().unwrap();
+        let pid = created.container.state().init_pid;
+        let unit = created.container.unit_name().to_owned();
+        let dir = created.container.dir();
+        created.container.force_destroy().unwrap();
+        assert!(
+            !Path::new(&format!("/proc/{pid}")).exists(),
+            "init killed and reaped"
+        );
+        assert!(!dir.exists(), "state folder removed");
+        wait_for("the scope to go", Duration::from_secs(10), || {
+            load_state(&unit) == "not-found"
+        });
+    });
+}
+
+#[test]
+fn set_changes_the_scope_and_the_saved_config() {
+    support::in_systemd(|| {
+        let factory = container_support::factory("set");
+        let mut created = create(&factory, "updated", &sleeper());
+        created.start_and_wait_ready();
+        let c = &mut created.container;
+        let resources = unitbox::config::Resources {
+            pids_limit: Some(123),
+            ..c.config().cgroups.resources.clone()
+        };
+        c.set(resources).unwrap();
+        assert_eq!(support::systemctl_show(c.unit_name(), "TasksMax"), "123");
+        let loaded = factory.load("updated").unwrap();
+        assert_eq!(loaded.config().cgroups.resources.pids_limit, Some(123));
+        created.container.force_destroy().unwrap();
+    });
 }

@@ -92,13 +92,14 @@ fn exec_runs_as_another_user_inside_the_container() {
         let script = [
             show("id", "id"),
             show("hostname", "hostname"),
-            show("pid1", "cat /proc/1/cmdline | tr '\\0' ' '"),
+            show("pid1", "cat /proc/1/cmdline | tr '\\0' ' '; echo"),
             show("caps", "grep CapEff /proc/self/status"),
             show("cwd", "pwd"),
         ]
         .concat();
         let mut process = Process::new(vec!["sh".into(), "-c".into(), script]);
         process.user = "user".into();
+        process.additional_groups = vec!["nogroup".into()];
         process.cwd = "/tmp".into();
         process.env = vec!["PATH=/bin".into()];
         process.stdin = Stdio::Null;
@@ -110,7 +111,7 @@ fn exec_runs_as_another_user_inside_the_container() {
 
         assert_eq!(
             value(&text, "id"),
-            "uid=1000(user) gid=1000(user) groups=1000(user)",
+            "uid=1000(user) gid=1000(user) groups=65534(nogroup)",
             "{text}"
         );
         assert_eq!(

@@ -31,6 +31,9 @@ const CHILD_ENV: &str = "UNITBOX_ROOTFS_TEST_DIR";
 const PARENT_PID_ENV: &str = "UNITBOX_ROOTFS_TEST_PARENT";
 
 /// A unique name for host-side escape probes (the same in the parent and its child).
+/// A config that must be refused, and the check that the error is the expected one.
+type RefusalCase = (Config, fn(&RootfsError) -> bool);
+
 fn probe_name(test: &str) -> String {
     let pid = std::env::var(PARENT_PID_ENV).unwrap_or_else(|_| std::process::id().to_string());
     format!("unitbox-escape-{test}-{pid}")
@@ -743,7 +746,7 @@ fn invalid_config_is_refused_before_any_mount() {
         let relative = mount("tmpfs", "tmpfs", "relative", MsFlags::empty(), "");
         let mut bad_device = device("/dev/any", 1, 1, 0o600, 0, 0);
         bad_device.kind = DeviceType::All;
-        let cases: Vec<(Config, fn(&RootfsError) -> bool)> = vec![
+        let cases: Vec<RefusalCase> = vec![
             (
                 Config {
                     mounts: vec![proc_mount(), bad_mount],

@@ -787,6 +787,13 @@ fn device_update_replaces_the_rules() {
                 minor: Some(5),
                 access: "rw".into(),
             },
+            DeviceRule {
+                allow: true,
+                kind: DeviceType::Char,
+                major: Some(10),
+                minor: None,
+                access: "rwm".into(),
+            },
         ];
         m.set(&Resources {
             devices: rules,
@@ -799,9 +806,69 @@ fn device_update_replaces_the_rules() {
             !devices.contains("1:3") && !devices.contains("136:"),
             "old rules kept:\n{devices}"
         );
-        assert_eq!(show(m.unit_name(), "DeviceAllow"), "/dev/char/1:5 rw");
+        assert!(devices.contains("c 10:* rwm"), "devices.list:\n{devices}");
+        let mut allow: Vec<String> = show(m.unit_name(), "DeviceAllow")
+            .lines()
+            .map(str::to_owned)
+            .collect();
+        allow.sort();
+        assert_eq!(allow, ["/dev/char/1:5 rw", "char-misc rwm"]);
         let out = support::systemctl(&["daemon-reload"]);
         assert!(out.status.success());
-        assert_eq!(read(&v1_dir(&m, "devices").join("devices.list")), devices);
+        let sorted = |text: &str| {
+            let mut lines: Vec<String> = text.lines().map(str::to_owned).collect();
+            lines.sort();
+            lines
+        };
+        let reloaded = read(&v1_dir(&m, "devices").join("devices.list"));
+        assert_eq!(
+            sorted(&reloaded),
+            sorted(&devices),
+            "rules changed by daemon-reload"
+        );
+    });
+}
+
+#[test]
+fn a_name_in_use_is_refused_and_left_alone() {
+    support::in_systemd(|| {
+        let conn = connect();
+        let owner = Proc::sleeper();
+        let m = scope_for(&conn, "taken", limits(), owner.pid());
+        let intruder = Proc::sleeper();
+        let other_conn = connect();
+        let err = error_chain(
+            &manager(&other_conn, "taken", limits())
+                .apply(intruder.pid())
+                .unwrap_err(),
+        );
+        assert!(err.contains("org.freedesktop.systemd1.UnitExists"), "{err}");
+        // The live scope of that name is untouched.
+        assert_eq!(show(m.unit_name(), "ActiveState"), "active");
+        assert_eq!(m.pids().unwrap(), vec![owner.pid()]);
+    });
+}
+
+#[test]
+fn watches_end_when_the_cgroup_goes_away() {
+    use std::sync::mpsc::RecvTimeoutError;
+    support::in_systemd(|| {
+        let conn = connect();
+        let p = Proc::sleeper();
+        let m = manager(&conn, "watch-end", limits());
+        m.apply(p.pid()).expect("apply");
+        let oom = m.notify_oom().expect("notify_oom");
+        let pressure = m
+            .notify_memory_pressure(unitbox::cgroupfs::pressure::PressureLevel::Critical)
+            .expect("notify_memory_pressure");
+        m.destroy().expect("destroy");
+        assert_eq!(
+            oom.recv_timeout(Duration::from_secs(10)).unwrap_err(),
+            RecvTimeoutError::Disconnected
+        );
+        assert_eq!(
+            pressure.recv_timeout(Duration::from_secs(10)).unwrap_err(),
+            RecvTimeoutError::Disconnected
+        );
     });
 }

@@ -23,6 +23,9 @@ pub enum ToInit {
     IdMapsWritten,
     /// The hooks init asked for ran.
     HooksDone,
+    /// `Forked` arrived: the container process may use the channel (the intermediate is
+    /// done with it).
+    Proceed,
 }
 
 /// Init → parent.
@@ -239,6 +242,7 @@ impl Message for ToInit {
             ToInit::Bootstrap(_) => "bootstrap",
             ToInit::IdMapsWritten => "id maps written",
             ToInit::HooksDone => "hooks done",
+            ToInit::Proceed => "proceed",
         }
     }
 }

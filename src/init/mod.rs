@@ -261,14 +261,7 @@ fn adopt_channel() -> Result<InitChannel, InitError> {
 /// Steps 1–6: bootstrap, namespaces, fork. Returns in the intermediate only; the container
 /// process continues in [`container_process`] and never returns on success.
 fn start(channel: &InitChannel) -> Step<Intermediate> {
-    sys::fork::thread_count()
-        .and_then(|n| {
-            if n == 1 {
-                Ok(())
-            } else {
-                Err(nix::Error::EBUSY)
-            }
-        })
+    let single = sys::fork::single_threaded()
         .map_err(InitError::Threaded)
         .at(InitStep::Bootstrap)?;
     let (msg, fds) = channel.recv().at(InitStep::Bootstrap)?;
@@ -303,16 +296,28 @@ fn start(channel: &InitChannel) -> Step<Intermediate> {
         }
     }
 
-    match syscall("clone", sys::fork::fork_sibling()).at(InitStep::Fork)? {
+    match syscall("clone", sys::fork::fork_sibling(&single)).at(InitStep::Fork)? {
         sys::fork::Forked::Parent(pid) => {
             channel
                 .send(&FromInit::Forked { pid: pid.as_raw() }, &[])
                 .at(InitStep::Fork)?;
             Ok(Intermediate)
         }
-        sys::fork::Forked::Child => match container_process(channel, &boot, fds) {
-            Err(e) => Err(e),
-        },
+        sys::fork::Forked::Child => {
+            // Our turn on the channel once the runtime has heard from the intermediate.
+            await_proceed(channel).at(InitStep::Fork)?;
+            match container_process(channel, &boot, fds) {
+                Err(e) => Err(e),
+            }
+        }
+    }
+}
+
+/// Step 6 (child): waits for `Proceed`.
+fn await_proceed(channel: &InitChannel) -> Result<(), InitError> {
+    match channel.recv()?.0 {
+        ToInit::Proceed => Ok(()),
+        other => Err(InitError::Unexpected(crate::channel::Message::kind(&other))),
     }
 }
 
@@ -476,8 +481,10 @@ fn prepare_rootfs(config: &Config) -> Result<(), InitError> {
             config,
             RootfsOptions {
                 no_pivot: config.no_pivot_root,
-                idmap: None,
                 before_pivot: None,
+                // prepare() makes the idmapped-mount user namespaces itself when none are
+                // handed over.
+                idmap: None,
             },
         )?;
         return Ok(());
@@ -559,7 +566,18 @@ fn change_directory(cwd: &Path) -> Result<(), InitError> {
         path: cwd.into(),
         source: source.into(),
     })?;
-    let actual = syscall("getcwd", nix::unistd::getcwd())?;
+    // glibc turns the kernel's `(unreachable)/…` answer into ENOENT (CVE-2018-1000001);
+    // a deleted directory gives the same. Either way the cwd is no path in the container.
+    let actual = match nix::unistd::getcwd() {
+        Ok(actual) => actual,
+        Err(nix::Error::ENOENT) => return Err(InitError::CwdOutside(cwd.into())),
+        Err(source) => {
+            return Err(InitError::Syscall {
+                call: "getcwd",
+                source,
+            })
+        }
+    };
     if !actual.is_absolute() {
         return Err(InitError::CwdOutside(actual));
     }

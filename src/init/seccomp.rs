@@ -233,7 +233,7 @@ mod tests {
             text.contains("# filter for syscall \"personality\""),
             "{text}"
         );
-        assert!(text.contains("& 0x0000ffff) == 8"), "{text}");
+        assert!(text.contains("& 0x0000ffff == 8"), "{text}");
         assert!(text.contains("action ERRNO(1)"), "{text}");
         assert!(
             !text.contains("\"getpid\""),

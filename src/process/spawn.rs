@@ -288,6 +288,9 @@ fn drive(
             }
             FromInit::Forked { pid } => {
                 init.process = Some(ProcessHandle::open(pid)?);
+                channel
+                    .send(&ToInit::Proceed, &[])
+                    .map_err(ProcessError::from)?;
             }
             FromInit::RunHooks(point) => {
                 let pid = init.process.as_ref().map_or(0, ProcessHandle::pid);

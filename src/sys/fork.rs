@@ -20,25 +20,17 @@ pub enum Forked {
 /// the intermediate init simply exits.
 ///
 /// The child continues running Rust code, which is only sound in a single-threaded
-/// process: this is checked (`/proc/self/task`) and refused with `EBUSY` otherwise.
+/// process: the caller proves it with a [`SingleThreaded`] token, taken at process start
+/// (the check reads `/proc/self/task`, which may not resolve after `setns`).
 /// glibc's cached thread id of the child is stale (no `CLONE_CHILD_SETTID`), so the child
 /// must not rely on `pthread_kill`/`raise` on itself; init only `exec`s or exits.
 ///
 /// # References
 /// - [`clone(2)`](https://man7.org/linux/man-pages/man2/clone.2.html)
-pub fn fork_sibling() -> nix::Result<Forked> {
-    match thread_count() {
-        Ok(1) => {}
-        Ok(_) => return Err(Errno::EBUSY),
-        // An exec has joined the container's mount namespace: /proc is the container's
-        // procfs, where we (outside its pid namespace) have no /proc/self. init already
-        // checked that it is single-threaded at its entry (the Bootstrap step).
-        Err(Errno::ENOENT) => {}
-        Err(error) => return Err(error),
-    }
+pub fn fork_sibling(_proof: &SingleThreaded) -> nix::Result<Forked> {
     let flags = (libc::CLONE_PARENT | libc::SIGCHLD) as libc::c_ulong;
     // SAFETY: a clone without CLONE_VM and with a null stack behaves like fork(2): the
-    // child gets a copy-on-write copy of the caller, which we just checked has one thread.
+    // child gets a copy-on-write copy of the caller, which the token proves has one thread.
     let rc = unsafe {
         libc::syscall(
             libc::SYS_clone,
@@ -53,6 +45,19 @@ pub fn fork_sibling() -> nix::Result<Forked> {
         0 => Ok(Forked::Child),
         pid => Ok(Forked::Parent(Pid::from_raw(pid as i32))),
     }
+}
+
+/// Proof that the process was single-threaded when it was taken; neither `Send` nor
+/// `Sync`, so it stays on the one thread. The holder promises not to start threads.
+#[derive(Debug)]
+pub struct SingleThreaded(std::marker::PhantomData<*const ()>);
+
+/// Checks that the calling process has exactly one thread (`EBUSY` otherwise).
+pub fn single_threaded() -> nix::Result<SingleThreaded> {
+    if thread_count()? != 1 {
+        return Err(Errno::EBUSY);
+    }
+    Ok(SingleThreaded(std::marker::PhantomData))
 }
 
 /// Threads of the calling process (entries of `/proc/self/task`).

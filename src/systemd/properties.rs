@@ -165,20 +165,25 @@ pub struct KernelDevices;
 
 impl HostDevices for KernelDevices {
     fn major_name(&self, kind: DeviceType, major: u32) -> Option<String> {
-        let text = std::fs::read_to_string("/proc/devices").ok()?;
-        let section = match kind {
-            DeviceType::Char => "Character devices:",
-            DeviceType::Block => "Block devices:",
-            _ => return None,
-        };
-        text.split("\n\n")
-            .find(|s| s.trim_start().starts_with(section))?
-            .lines()
-            .skip(1)
-            .filter_map(|l| l.split_once(char::is_whitespace))
-            .find(|(m, _)| m.trim().parse() == Ok(major))
-            .map(|(_, name)| name.trim().to_owned())
+        major_name_in(&std::fs::read_to_string("/proc/devices").ok()?, kind, major)
     }
+}
+
+/// Looks a major number up in `/proc/devices` text (`Character devices:` then lines like
+/// `  1 mem` or `136 pts`, a blank line, `Block devices:`…).
+fn major_name_in(text: &str, kind: DeviceType, major: u32) -> Option<String> {
+    let section = match kind {
+        DeviceType::Char => "Character devices:",
+        DeviceType::Block => "Block devices:",
+        _ => return None,
+    };
+    text.split("\n\n")
+        .find(|s| s.trim_start().starts_with(section))?
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.trim().split_once(char::is_whitespace))
+        .find(|(m, _)| m.parse() == Ok(major))
+        .map(|(_, name)| name.trim().to_owned())
 }
 
 /// Both halves of the mapping of one `Resources`.
@@ -1220,6 +1225,26 @@ mod tests {
 
     fn prop(name: &str, value: Value) -> Property {
         Property::new(name, value)
+    }
+
+    #[test]
+    fn proc_devices_lookup() {
+        let text = "Character devices:\n  1 mem\n  5 /dev/tty\n136 pts\n\nBlock devices:\n  7 loop\n254 virtblk\n";
+        let table: &[(DeviceType, u32, Option<&str>)] = &[
+            (DeviceType::Char, 1, Some("mem")),
+            (DeviceType::Char, 136, Some("pts")),
+            (DeviceType::Char, 7, None),
+            (DeviceType::Block, 7, Some("loop")),
+            (DeviceType::Block, 254, Some("virtblk")),
+            (DeviceType::All, 1, None),
+        ];
+        for &(kind, major, want) in table {
+            assert_eq!(
+                major_name_in(text, kind, major).as_deref(),
+                want,
+                "{kind:?} {major}"
+            );
+        }
     }
 
     #[test]

@@ -128,27 +128,41 @@ impl Scope {
         self.paths.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
-    /// Creates the scope holding `pid` with the config's resources; on any failure the
-    /// half-made scope is destroyed and the first error returned.
+    /// Creates the scope holding `pid` with the config's resources; on any failure after
+    /// systemd took the unit, the half-made scope is destroyed and the first error returned.
+    ///
+    /// When `StartTransientUnit` itself is refused (`UnitExists` for a name still in use
+    /// after the one retry, `InvalidArgs`…), the unit is not ours and is left alone: it may
+    /// be another live container's.
     pub async fn apply(&self, sd: &Systemd, pid: i32) -> crate::Result<()> {
-        match self.start(sd, pid).await {
-            Ok(()) => Ok(()),
-            Err(e) => {
-                // The first error is the one to report; cleanup is best effort.
-                let _ = self.destroy(sd).await;
-                Err(e)
-            }
-        }
-    }
-
-    async fn start(&self, sd: &Systemd, pid: i32) -> crate::Result<()> {
         let plan = properties::plan(&self.cgroup.resources, self.mode, &KernelDevices)
             .map_err(SystemdError::from)?;
         let props = self.creation_properties(pid, plan.properties)?;
-        sd.start_transient_unit(self.unit.as_str(), &props).await?;
+        let started = match sd.start_transient_unit(self.unit.as_str(), &props).await {
+            Ok(()) => self.finish_start(sd, pid, &plan.writes).await,
+            Err(e @ (SystemdError::Call { .. } | SystemdError::Connect { .. })) => {
+                return Err(e.into())
+            }
+            Err(e) => Err(e.into()),
+        };
+        if started.is_err() {
+            // The first error is the one to report; cleanup is best effort.
+            let _ = self.destroy(sd).await;
+        }
+        started
+    }
+
+    /// What follows a `done` start job: our v1 hierarchies, the knobs without a property,
+    /// machined.
+    async fn finish_start(
+        &self,
+        sd: &Systemd,
+        pid: i32,
+        writes: &[CgroupWrite],
+    ) -> crate::Result<()> {
         let paths = self.paths(sd).await?;
         delegated::join_own_dirs(&paths, pid)?;
-        delegated::apply(&paths, &plan.writes)?;
+        delegated::apply(&paths, writes)?;
         if let Some(reg) = &self.options.register_machine {
             machined::register(sd, reg, pid).await?;
         }

@@ -205,6 +205,16 @@ fn kill_signals_and_all_and_forced_delete() {
             cli.run(&["run", "--detach", "--bundle", s(&bundle), id])
                 .ok();
             assert_eq!(cli.status(id), "running");
+            // PID 1 ignores a signal it has no handler for: wait until sh has trapped TERM
+            // (it has once `sleep` runs).
+            for _ in 0..200 {
+                let pids: Vec<i64> =
+                    serde_json::from_str(cli.run(&["ps", "--format", "json", id]).ok()).unwrap();
+                if pids.len() >= 2 {
+                    break;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(25));
+            }
             let mut args = vec!["kill", id];
             args.extend(signal);
             cli.run(&args).ok();

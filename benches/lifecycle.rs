@@ -52,6 +52,8 @@ impl Runtime {
     /// `<rt> --root R --systemd-cgroup <args>`: waited with `wait4` for its rusage.
     fn step(&self, args: &[&str]) -> Step {
         let started = Instant::now();
+        // Reaped by `wait4` below, which gives the rusage `Child::wait` does not.
+        #[allow(clippy::zombie_processes)]
         let child = Command::new(&self.binary)
             .arg("--root")
             .arg(&self.root)

@@ -6,8 +6,9 @@ use clap::Parser;
 use unitbox::cli::{self, Cli};
 
 fn main() -> ExitCode {
-    // The hidden `init` entry point (argv[1] == "init") is dispatched here, before clap.
-    if std::env::args_os().nth(1).as_deref() == Some("init".as_ref()) {
+    // `unitbox init` is the container's init (spawned by the runtime itself, never typed
+    // by a user): it must run before anything else so that it stays single-threaded.
+    if std::env::args_os().nth(1).is_some_and(|arg| arg == "init") {
         return unitbox::init::run();
     }
     // The hidden per-container monitor of unitboxd (argv[1] == "monitor").

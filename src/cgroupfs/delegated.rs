@@ -111,11 +111,16 @@ pub fn ensure_own_dir(
         dir.push(part);
         match fs::create_dir(&dir) {
             Ok(()) => {}
+            // Another create may have made it a moment ago and not filled its cpuset yet.
+            Err(e) if e.kind() == ErrorKind::AlreadyExists && controller == Controller::Cpuset => {}
             Err(e) if e.kind() == ErrorKind::AlreadyExists => continue,
             Err(source) => return Err(CgroupfsError::Mkdir { path: dir, source }),
         }
         if controller == Controller::Cpuset {
             for file in ["cpuset.cpus", "cpuset.mems"] {
+                if !super::read_string(&dir.join(file))?.trim().is_empty() {
+                    continue;
+                }
                 let inherited = super::read_string(&parent.join(file))?;
                 write_file(
                     &dir.join(file),

@@ -11,7 +11,9 @@ use std::process::ExitCode;
 
 use crate::{Error, ErrorCode};
 
+mod foreground;
 mod logging;
+mod pid_file;
 
 pub use logging::init_logging;
 
@@ -97,6 +99,71 @@ pub enum CliError {
         #[source]
         source: serde_json::Error,
     },
+    /// A file the command reads (`--process`, `--resources`) cannot be read.
+    #[error("read `{}`", path.display())]
+    ReadInput {
+        /// The file (`-` is stdin).
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A JSON input (`--process`, `--resources`) does not parse.
+    #[error("parse `{}` at `{json_path}`", path.display())]
+    ParseInput {
+        /// The file (`-` is stdin).
+        path: PathBuf,
+        /// Where in the JSON it broke.
+        json_path: String,
+        /// The serde error.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// The pid file could not be written.
+    #[error("write pid file `{}`", path.display())]
+    PidFile {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Flags that contradict each other (runc's wording).
+    #[error("{0}")]
+    Usage(&'static str),
+    /// `--preserve-fds` names descriptors this process does not have.
+    #[error("take `--preserve-fds {count}` descriptors from fd 3")]
+    PreserveFds {
+        /// How many were asked for.
+        count: u32,
+        /// The errno.
+        #[source]
+        source: nix::Error,
+    },
+    /// A helper program (`ps`) could not be run or failed.
+    #[error("run `{program}`")]
+    RunProgram {
+        /// The program.
+        program: String,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// `ps` printed no `PID` column.
+    #[error("`ps` output has no PID column")]
+    NoPidColumn,
+    /// Writing the command's output failed.
+    #[error("write output")]
+    Output(#[source] std::io::Error),
+    /// The terminal of a foreground process failed.
+    #[error("relay terminal of container `{id}`")]
+    Terminal {
+        /// The container.
+        id: String,
+        /// The errno.
+        #[source]
+        source: nix::Error,
+    },
     /// `--log` names a file that cannot be opened.
     #[error("open log file `{}`", path.display())]
     OpenLog {
@@ -132,10 +199,53 @@ macro_rules! commands {
 }
 
 commands! {
+    /// Create a container.
+    Create => create::CreateArgs,
+    /// Execute the user process of a created container.
+    Start => start::StartArgs,
+    /// Create and run a container.
+    Run => run::RunArgs,
+    /// Execute a new process inside the container.
+    Exec => exec::ExecArgs,
+    /// Send a signal to the container's init process.
+    Kill => kill::KillArgs,
+    /// Delete a container and everything it holds.
+    Delete => delete::DeleteArgs,
+    /// Output the state of a container.
+    State => state::StateArgs,
+    /// List containers started with the given root.
+    List => list::ListArgs,
+    /// Display the processes running inside a container.
+    Ps => ps::PsArgs,
+    /// Suspend every process inside the container.
+    Pause => pause::PauseArgs,
+    /// Resume every process that was previously paused.
+    Resume => resume::ResumeArgs,
+    /// Update the resource limits of a container.
+    Update => update::UpdateArgs,
+    /// Display container events such as OOM notifications and resource statistics.
+    Events => events::EventsArgs,
+    /// Show the enabled features (OCI features JSON).
+    Features => features::FeaturesArgs,
     /// Create a new specification file (config.json) in a bundle.
     Spec => spec::SpecArgs,
     /// Check that a bundle's config.json converts and validates (unitbox extra).
     Validate => validate::ValidateArgs,
+}
+
+/// The factory over `--root`; init runs from our own executable.
+pub fn factory(globals: &Globals) -> Result<crate::factory::Factory, Error> {
+    crate::factory::Factory::new(&globals.root, crate::factory::FactoryOptions::default())
+}
+
+/// Loads container `id` from `--root`.
+pub fn load(globals: &Globals, id: &str) -> Result<crate::container::Container, Error> {
+    factory(globals)?.load(id)
+}
+
+/// A shell-style exit status (0–255) as a process exit code.
+pub fn exit_code(status: crate::process::ExitStatus) -> ExitCode {
+    ExitCode::from(u8::try_from(status.code() & 0xff).unwrap_or(1))
 }
 
 /// The exit status for an error.

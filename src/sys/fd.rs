@@ -1,6 +1,6 @@
 //! File-descriptor plumbing: `close_range`, `dup2`, `F_DUPFD_CLOEXEC`, `FD_CLOEXEC`.
 
-use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 
 use nix::errno::Errno;
 
@@ -97,4 +97,27 @@ pub fn install_at(fd: OwnedFd, target: RawFd) -> nix::Result<()> {
     // SAFETY: dup2 only changes fd table entry `target`, which the caller gives to `fd`.
     Errno::result(unsafe { libc::dup2(fd.as_raw_fd(), target) })?;
     Ok(())
+}
+
+/// Takes ownership of `count` descriptors starting at 3 that the caller of this process
+/// passed on for a container (runc `--preserve-fds`), after checking each is open.
+///
+/// Call it once, at process start (the CLI does, before anything could have opened
+/// those numbers); the fds are set close-on-exec in us, the spawn dup2s them into place.
+pub fn take_preserved(count: u32) -> nix::Result<Vec<OwnedFd>> {
+    static TAKEN: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    if TAKEN.swap(true, std::sync::atomic::Ordering::SeqCst) {
+        return Err(Errno::EBUSY);
+    }
+    let mut fds = Vec::new();
+    for raw in 3..3 + count as RawFd {
+        // SAFETY: F_GETFD only queries the descriptor.
+        Errno::result(unsafe { libc::fcntl(raw, libc::F_GETFD) })?;
+        // SAFETY: the fd is open, was inherited from our caller for the container, and the
+        // flag above makes this the only owner this process ever creates of it.
+        let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+        set_cloexec(fd.as_fd())?;
+        fds.push(fd);
+    }
+    Ok(fds)
 }

@@ -220,11 +220,15 @@ impl Systemd {
         job::wait(stream, method, unit, &job, self.job_timeout).await
     }
 
-    /// `KillUnit(unit, "all", signal)`.
+    /// `KillUnit(unit, "all", signal)`; a unit that is no longer loaded (it stopped
+    /// between a caller's check and this call, e.g. after an OOM kill) has nothing to kill.
     pub async fn kill_unit(&self, unit: &str, signal: i32) -> Result<(), SystemdError> {
         let mgr = self.manager().await?;
-        self.call("KillUnit", unit, mgr.kill_unit(unit, "all", signal))
-            .await
+        ignore_names(
+            self.call("KillUnit", unit, mgr.kill_unit(unit, "all", signal))
+                .await,
+            &[NO_SUCH_UNIT],
+        )
     }
 
     /// `ResetFailedUnit(unit)`; a unit that is not loaded is not an error.

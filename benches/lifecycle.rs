@@ -262,6 +262,13 @@ fn bench() {
 }
 
 fn main() {
+    // `cargo test --all-targets` also runs bench targets, without `--bench`: the
+    // benchmark is not a test (it takes minutes and asserts no timing), so it runs only
+    // from `cargo bench` (scripts/bench) or when re-executed inside the private systemd.
+    if !std::env::args().any(|a| a == "--bench") && !support::in_test_box() {
+        println!("lifecycle benchmark: run it with scripts/bench");
+        return;
+    }
     if support::pid1_is_systemd() {
         bench();
         // The box's runner insists on libtest's summary line from the re-executed body.

@@ -1,0 +1,129 @@
+//! Issue 3 features that no other container test covers from inside a real container:
+//! bind mount flags as mountinfo shows them and as they hold, a hook killed at its
+//! timeout, and `setgroups` refused to a rootless container's root (CVE-2014-8989).
+
+mod container_support;
+mod support;
+
+use container_support::{chain, mount_options, mountinfo_line, run, section, show, spec, value};
+use serde_json::json;
+
+/// Bind flags `ro,nosuid,nodev,noexec`: each shows in `/proc/self/mountinfo`, and writing
+/// or executing through the bind fails.
+#[test]
+fn bind_mount_flags_show_in_mountinfo_and_hold() {
+    support::in_systemd(|| {
+        let factory = container_support::factory("bindflags");
+        let source = support::scratch_dir("bindflags-src");
+        std::fs::copy("/bin/busybox", source.join("busybox")).unwrap();
+        let script = [
+            show("mountinfo", "cat /proc/self/mountinfo"),
+            show("write", "touch /data/new && echo WRITABLE"),
+            show("exec", "/data/busybox true && echo EXECUTED"),
+            "exit 0".to_owned(),
+        ]
+        .concat();
+        let mut spec = spec(&script);
+        spec["mounts"].as_array_mut().unwrap().push(json!({
+            "destination": "/data", "type": "bind", "source": source,
+            "options": ["bind", "ro", "nosuid", "nodev", "noexec"]
+        }));
+        let (status, out) = run(&factory, "bindflags", &spec);
+        assert!(status.success(), "{status:?}\n{out}");
+        let mountinfo = section(&out, "mountinfo");
+        let data = mount_options(mountinfo_line(&mountinfo, "/data"));
+        for flag in ["ro", "nosuid", "nodev", "noexec"] {
+            assert!(data.contains(&flag), "/data {flag}: {data:?}");
+        }
+        assert!(
+            value(&out, "write").contains("Read-only file system"),
+            "{out}"
+        );
+        assert!(value(&out, "exec").contains("Permission denied"), "{out}");
+        assert!(
+            !source.join("new").exists(),
+            "a file was created through the bind"
+        );
+    });
+}
+
+/// A createRuntime hook past its timeout is killed; create fails naming the hook and
+/// leaves no state, well before the hook would have finished.
+#[test]
+fn hook_past_its_timeout_fails_create() {
+    support::in_systemd(|| {
+        let factory = container_support::factory("hooktimeout");
+        let mut spec = spec("exit 0");
+        spec["hooks"] = json!({"createRuntime": [
+            {"path": "/bin/sleep", "args": ["sleep", "30"], "timeout": 1}
+        ]});
+        let bundle = container_support::bundle_with("hooktimeout", &spec);
+        let config = unitbox::config::oci::load_bundle(&bundle).unwrap();
+        let started = std::time::Instant::now();
+        let err = match factory.create("hooktimeout", config) {
+            Ok(_) => panic!("create with a hanging hook succeeded"),
+            Err(err) => chain(&err),
+        };
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(15),
+            "the hook was not killed at its timeout: {:?}",
+            started.elapsed()
+        );
+        assert!(err.contains("timed out after 1s"), "{err}");
+        assert!(factory.list().unwrap().is_empty(), "state left");
+    });
+}
+
+/// CVE-2014-8989: in a user namespace made for a rootless runtime `setgroups` is denied,
+/// so root in the container cannot drop a group to get past a "group may not" permission;
+/// `su` (which calls `setgroups`) fails there, and works when a root runtime made the maps.
+#[test]
+fn cve_2014_8989_rootless_root_cannot_setgroups() {
+    support::in_systemd(|| {
+        let factory = container_support::factory("setgroups");
+        let script = [
+            show("setgroups", "cat /proc/self/setgroups"),
+            show("su", "su -s /bin/sh nobody -c 'echo SWITCHED'"),
+            "exit 0".to_owned(),
+        ]
+        .concat();
+        let mut spec = spec(&script);
+        spec["linux"]["namespaces"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"type": "user"}));
+        spec["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+        spec["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+        spec["process"]["capabilities"] = json!({
+            "bounding": ["CAP_SETUID", "CAP_SETGID"],
+            "effective": ["CAP_SETUID", "CAP_SETGID"],
+            "permitted": ["CAP_SETUID", "CAP_SETGID"]
+        });
+        for (id, rootless) in [("setgroups-root", false), ("setgroups-rootless", true)] {
+            let bundle = container_support::bundle_with(id, &spec);
+            let mut config = unitbox::config::oci::load_bundle(&bundle).unwrap();
+            config.rootless_euid = rootless;
+            let (output, file) = container_support::output_file(&bundle);
+            let mut process =
+                unitbox::process::Process::from_config(config.process.as_ref().unwrap());
+            process.stdin = unitbox::process::Stdio::Null;
+            process.stdout = unitbox::process::Stdio::Fd(file.try_clone().unwrap().into());
+            process.stderr = unitbox::process::Stdio::Fd(file.into());
+            let mut container = factory
+                .create_with_process(id, config, process)
+                .unwrap_or_else(|e| panic!("create `{id}`: {}", chain(&e)));
+            container.start().unwrap();
+            let status = container.wait().unwrap();
+            container.destroy().unwrap();
+            let out = std::fs::read_to_string(output).unwrap();
+            assert!(status.success(), "{id}: {status:?}\n{out}");
+            if rootless {
+                assert_eq!(value(&out, "setgroups"), "deny", "{out}");
+                assert!(value(&out, "su").contains("can't set groups"), "{out}");
+            } else {
+                assert_eq!(value(&out, "setgroups"), "allow", "{out}");
+                assert_eq!(value(&out, "su"), "SWITCHED", "{out}");
+            }
+        }
+    });
+}

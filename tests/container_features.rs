@@ -103,19 +103,7 @@ fn cve_2014_8989_rootless_root_cannot_setgroups() {
             let bundle = container_support::bundle_with(id, &spec);
             let mut config = unitbox::config::oci::load_bundle(&bundle).unwrap();
             config.rootless_euid = rootless;
-            let (output, file) = container_support::output_file(&bundle);
-            let mut process =
-                unitbox::process::Process::from_config(config.process.as_ref().unwrap());
-            process.stdin = unitbox::process::Stdio::Null;
-            process.stdout = unitbox::process::Stdio::Fd(file.try_clone().unwrap().into());
-            process.stderr = unitbox::process::Stdio::Fd(file.into());
-            let mut container = factory
-                .create_with_process(id, config, process)
-                .unwrap_or_else(|e| panic!("create `{id}`: {}", chain(&e)));
-            container.start().unwrap();
-            let status = container.wait().unwrap();
-            container.destroy().unwrap();
-            let out = std::fs::read_to_string(output).unwrap();
+            let (status, out) = create_from(&factory, id, config, &bundle).finish();
             assert!(status.success(), "{id}: {status:?}\n{out}");
             if rootless {
                 assert_eq!(value(&out, "setgroups"), "deny", "{out}");
@@ -126,4 +114,72 @@ fn cve_2014_8989_rootless_root_cannot_setgroups() {
             }
         }
     });
+}
+
+/// Process settings seen from inside: `oomScoreAdj`, `user.umask`; and runc's
+/// `--no-pivot`: the rootfs is `/` (moved and chrooted), with the same view as with
+/// `pivot_root` (the image's files, not the host's).
+#[test]
+fn oom_score_adj_umask_and_no_pivot_apply_inside() {
+    support::in_systemd(|| {
+        let factory = container_support::factory("procsettings");
+        let script = [
+            show("oom", "cat /proc/self/oom_score_adj"),
+            show("umask", "umask"),
+            show("marker", "cat /marker"),
+            show("root", "awk '$5 == \"/\"' /proc/self/mountinfo | wc -l"),
+        ]
+        .concat();
+        let mut spec = spec(&script);
+        spec["process"]["oomScoreAdj"] = json!(123);
+        spec["process"]["user"]["umask"] = json!(0o027);
+        for no_pivot in [false, true] {
+            let id = format!("procsettings-{no_pivot}");
+            let bundle = container_support::bundle_with(&id, &spec);
+            std::fs::write(bundle.join("rootfs/marker"), "the image\n").unwrap();
+            let mut config = unitbox::config::oci::load_bundle(&bundle).unwrap();
+            config.no_pivot_root = no_pivot;
+            let (status, out) = create_from(&factory, &id, config, &bundle).finish();
+            assert!(status.success(), "{id}: {status:?}\n{out}");
+            assert_eq!(value(&out, "oom"), "123", "{id}: {out}");
+            assert_eq!(value(&out, "umask"), "0027", "{id}: {out}");
+            assert_eq!(value(&out, "marker"), "the image", "{id}: {out}");
+            assert_eq!(value(&out, "root"), "1", "{id}: one mount on `/`: {out}");
+        }
+    });
+}
+
+/// A created container whose output goes to `<bundle>/output`.
+struct Created {
+    container: unitbox::container::Container,
+    output: std::path::PathBuf,
+}
+
+impl Created {
+    /// Start, wait, destroy: how it ended and what it printed.
+    fn finish(mut self) -> (unitbox::process::ExitStatus, String) {
+        self.container.start().unwrap();
+        let status = self.container.wait().unwrap();
+        self.container.destroy().unwrap();
+        (status, std::fs::read_to_string(&self.output).unwrap())
+    }
+}
+
+/// Creates `id` from a config the test adjusted after loading `bundle`.
+fn create_from(
+    factory: &unitbox::factory::Factory,
+    id: &str,
+    config: unitbox::config::Config,
+    bundle: &std::path::Path,
+) -> Created {
+    use unitbox::process::{Process, Stdio};
+    let (output, file) = container_support::output_file(bundle);
+    let mut process = Process::from_config(config.process.as_ref().unwrap());
+    process.stdin = Stdio::Null;
+    process.stdout = Stdio::Fd(file.try_clone().unwrap().into());
+    process.stderr = Stdio::Fd(file.into());
+    let container = factory
+        .create_with_process(id, config, process)
+        .unwrap_or_else(|e| panic!("create `{id}`: {}", chain(&e)));
+    Created { container, output }
 }

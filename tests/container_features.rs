@@ -5,7 +5,9 @@
 mod container_support;
 mod support;
 
-use container_support::{chain, mount_options, mountinfo_line, run, section, show, spec, value};
+use container_support::{
+    chain, create_with_config, mount_options, mountinfo_line, run, section, show, spec, value,
+};
 use serde_json::json;
 
 /// Bind flags `ro,nosuid,nodev,noexec`: each shows in `/proc/self/mountinfo`, and writing
@@ -88,12 +90,7 @@ fn cve_2014_8989_rootless_root_cannot_setgroups() {
         ]
         .concat();
         let mut spec = spec(&script);
-        spec["linux"]["namespaces"]
-            .as_array_mut()
-            .unwrap()
-            .push(json!({"type": "user"}));
-        spec["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
-        spec["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+        container_support::add_user_namespace(&mut spec, 100000);
         spec["process"]["capabilities"] = json!({
             "bounding": ["CAP_SETUID", "CAP_SETGID"],
             "effective": ["CAP_SETUID", "CAP_SETGID"],
@@ -103,7 +100,7 @@ fn cve_2014_8989_rootless_root_cannot_setgroups() {
             let bundle = container_support::bundle_with(id, &spec);
             let mut config = unitbox::config::oci::load_bundle(&bundle).unwrap();
             config.rootless_euid = rootless;
-            let (status, out) = create_from(&factory, id, config, &bundle).finish();
+            let (status, out) = finish(create_with_config(&factory, id, config, bundle));
             assert!(status.success(), "{id}: {status:?}\n{out}");
             if rootless {
                 assert_eq!(value(&out, "setgroups"), "deny", "{out}");
@@ -139,7 +136,7 @@ fn oom_score_adj_umask_and_no_pivot_apply_inside() {
             std::fs::write(bundle.join("rootfs/marker"), "the image\n").unwrap();
             let mut config = unitbox::config::oci::load_bundle(&bundle).unwrap();
             config.no_pivot_root = no_pivot;
-            let (status, out) = create_from(&factory, &id, config, &bundle).finish();
+            let (status, out) = finish(create_with_config(&factory, &id, config, bundle));
             assert!(status.success(), "{id}: {status:?}\n{out}");
             assert_eq!(value(&out, "oom"), "123", "{id}: {out}");
             assert_eq!(value(&out, "umask"), "0027", "{id}: {out}");
@@ -149,37 +146,11 @@ fn oom_score_adj_umask_and_no_pivot_apply_inside() {
     });
 }
 
-/// A created container whose output goes to `<bundle>/output`.
-struct Created {
-    container: unitbox::container::Container,
-    output: std::path::PathBuf,
-}
-
-impl Created {
-    /// Start, wait, destroy: how it ended and what it printed.
-    fn finish(mut self) -> (unitbox::process::ExitStatus, String) {
-        self.container.start().unwrap();
-        let status = self.container.wait().unwrap();
-        self.container.destroy().unwrap();
-        (status, std::fs::read_to_string(&self.output).unwrap())
-    }
-}
-
-/// Creates `id` from a config the test adjusted after loading `bundle`.
-fn create_from(
-    factory: &unitbox::factory::Factory,
-    id: &str,
-    config: unitbox::config::Config,
-    bundle: &std::path::Path,
-) -> Created {
-    use unitbox::process::{Process, Stdio};
-    let (output, file) = container_support::output_file(bundle);
-    let mut process = Process::from_config(config.process.as_ref().unwrap());
-    process.stdin = Stdio::Null;
-    process.stdout = Stdio::Fd(file.try_clone().unwrap().into());
-    process.stderr = Stdio::Fd(file.into());
-    let container = factory
-        .create_with_process(id, config, process)
-        .unwrap_or_else(|e| panic!("create `{id}`: {}", chain(&e)));
-    Created { container, output }
+/// Start, wait, destroy: how `created` ended and what it printed.
+fn finish(mut created: container_support::Created) -> (unitbox::process::ExitStatus, String) {
+    created.container.start().unwrap();
+    let status = created.container.wait().unwrap();
+    let output = created.output();
+    created.container.destroy().unwrap();
+    (status, output)
 }

@@ -1,6 +1,7 @@
 //! Issue 3 features that no other container test covers from inside a real container:
 //! bind mount flags as mountinfo shows them and as they hold, a hook killed at its
-//! timeout, and `setgroups` refused to a rootless container's root (CVE-2014-8989).
+//! timeout, `setgroups` refused to a rootless container's root (CVE-2014-8989), process
+//! settings and `--no-pivot`, and a `cgroup` mount under its own cgroup namespace.
 
 mod container_support;
 mod support;
@@ -153,4 +154,47 @@ fn finish(mut created: container_support::Created) -> (unitbox::process::ExitSta
     let output = created.output();
     created.container.destroy().unwrap();
     (status, output)
+}
+
+/// A `cgroup` mount in a container with its own cgroup namespace: the hierarchies appear
+/// under `/sys/fs/cgroup`, read-only, and the container's own cgroup is their root.
+#[test]
+fn cgroup_mount_shows_the_container_cgroup_as_root() {
+    support::in_systemd(|| {
+        let factory = container_support::factory("cgroupmount");
+        let script = [
+            show(
+                "mounts",
+                "awk '$5 ~ \"^/sys/fs/cgroup\" {print $5, $6}' /proc/self/mountinfo",
+            ),
+            show("self", "cut -d: -f3 /proc/self/cgroup | sort -u"),
+            show(
+                "write",
+                "mkdir /sys/fs/cgroup/x; \
+                 for d in /sys/fs/cgroup/*/; do [ -d \"$d\" ] && mkdir ${d}x; done",
+            ),
+            "exit 0".to_owned(),
+        ]
+        .concat();
+        let mut spec = spec(&script);
+        spec["mounts"].as_array_mut().unwrap().push(json!({
+            "destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup",
+            "options": ["nosuid", "noexec", "nodev", "relatime", "ro"]
+        }));
+        let (status, out) = run(&factory, "cgroupmount", &spec);
+        assert!(status.success(), "{status:?}\n{out}");
+        let mounts = section(&out, "mounts");
+        assert!(!mounts.is_empty(), "no cgroup mount: {out}");
+        for line in &mounts {
+            let options: Vec<&str> = line.split(' ').nth(1).unwrap().split(',').collect();
+            assert!(options.contains(&"ro"), "{line}: {out}");
+        }
+        assert_eq!(section(&out, "self"), ["/"], "{out}");
+        let writes = section(&out, "write");
+        assert!(!writes.is_empty(), "{out}");
+        assert!(
+            writes.iter().all(|l| l.contains("Read-only file system")),
+            "{out}"
+        );
+    });
 }

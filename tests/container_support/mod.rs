@@ -63,6 +63,17 @@ pub fn spec(script: &str) -> Value {
     })
 }
 
+/// Adds a user namespace to `spec`, container ids 0..65536 mapped from `host_id` on.
+pub fn add_user_namespace(spec: &mut Value, host_id: u32) {
+    spec["linux"]["namespaces"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"type": "user"}));
+    let map = json!([{"containerID": 0, "hostID": host_id, "size": 65536}]);
+    spec["linux"]["uidMappings"] = map.clone();
+    spec["linux"]["gidMappings"] = map;
+}
+
 /// A fresh busybox bundle with `spec` as its `config.json`.
 pub fn bundle_with(name: &str, spec: &Value) -> PathBuf {
     let bundle = support::bundle(name);
@@ -169,6 +180,16 @@ pub fn create(factory: &Factory, id: &str, spec: &Value) -> Created {
 /// Creates container `id` from the bundle `bundle` (not started).
 pub fn create_in(factory: &Factory, id: &str, bundle: PathBuf) -> Created {
     let config = load_bundle(&bundle).unwrap();
+    create_with_config(factory, id, config, bundle)
+}
+
+/// Creates container `id` from `config` (loaded from `bundle`, then adjusted by the test).
+pub fn create_with_config(
+    factory: &Factory,
+    id: &str,
+    config: unitbox::config::Config,
+    bundle: PathBuf,
+) -> Created {
     let (output, file) = output_file(&bundle);
     let mut process = Process::from_config(config.process.as_ref().unwrap());
     process.stdin = Stdio::Null;

@@ -931,11 +931,9 @@ fn parallel_creates_in_a_fresh_slice_all_succeed() {
                             let made =
                                 scope_in_slice(&conn, &slice, &format!("race{round}-{i}"), p.pid())
                                     .map_err(|e| error_chain(&e));
-                            // The scope outlives the sleeper: destroy happens on drop.
-                            made.map(|s| {
-                                drop(p);
-                                s
-                            })
+                            // The sleeper dies here; the scope is destroyed on drop.
+                            drop(p);
+                            made
                         })
                     })
                     .collect();

@@ -970,9 +970,18 @@ fn stats_match_unit_properties_and_files() {
         writeln!(p.0.stdin.as_mut().unwrap(), "go").unwrap();
         let mem = v1_dir(&m, "memory");
         let cpuacct = v1_dir(&m, "cpuacct");
-        wait_until("two tasks (shell + sleep)", Duration::from_secs(10), || {
-            m.pids().unwrap().len() == 2
-        });
+        wait_until(
+            "the shell holding it, and its sleep",
+            Duration::from_secs(20),
+            || {
+                let pids = m.pids().unwrap();
+                pids.len() == 2
+                    && pids.iter().any(|pid| {
+                        fs::read_to_string(format!("/proc/{pid}/comm"))
+                            .is_ok_and(|c| c.trim() == "sleep")
+                    })
+            },
+        );
         std::thread::sleep(Duration::from_millis(300));
         let unit = m.unit_name().to_owned();
         let acct = m.accounting().unwrap().expect("unit loaded");
@@ -1048,6 +1057,86 @@ fn a_dropped_bus_connection_is_reopened_by_the_next_call() {
         assert!(!second.is_closed());
         assert_ne!(second.unique_name().map(|n| n.to_string()), first_name);
         // And everything else keeps working on it: stats, an update, destroy.
+        assert_eq!(m.stats().unwrap().pids.current, 1);
+        m.set(&Resources {
+            pids_limit: Some(20),
+            ..Resources::default()
+        })
+        .unwrap();
+        assert_eq!(show(m.unit_name(), "TasksMax"), "20");
+        m.destroy().unwrap();
+        wait_until("unit gone", Duration::from_secs(10), || {
+            m.active_state().unwrap().is_none()
+        });
+    });
+}
+
+/// Set on a test re-run in a box of its own, where it may restart the bus.
+const PRIVATE_BOX_ENV: &str = "UNITBOX_TEST_PRIVATE_BOX";
+
+/// Runs `body` in a systemd box of this test's own, so it may restart `dbus.service`
+/// without cutting the bus from under the other tests of the shared box.
+fn in_private_systemd(body: impl FnOnce()) {
+    if std::env::var_os(PRIVATE_BOX_ENV).is_some() {
+        body();
+        return;
+    }
+    if support::pid1_is_systemd() {
+        eprintln!("PID 1 is systemd: no private box, and the host's bus is not ours to restart");
+        return;
+    }
+    let test = std::thread::current().name().unwrap().to_owned();
+    let exe = std::env::current_exe().unwrap().display().to_string();
+    let own_box = support::systemd_box::SystemdBox::boot().unwrap_or_else(|e| panic!("{e}"));
+    let out = own_box
+        .command(&exe, &["--exact", &test, "--nocapture", "--test-threads=1"])
+        .env(PRIVATE_BOX_ENV, "1")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    own_box.shut_down();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    println!("[own box] {text}");
+    assert!(
+        out.status.success() && text.contains("1 passed"),
+        "in private box:\n{text}"
+    );
+}
+
+#[test]
+fn calls_reconnect_after_the_bus_restarts() {
+    in_private_systemd(|| {
+        let conn = connect();
+        let p = Proc::sleeper();
+        let m = scope_for(&conn, "busrestart", Resources::default(), p.pid());
+        let first = conn.block_on(conn.systemd().connection()).unwrap();
+        let out = support::systemctl(&["restart", "dbus.service"]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        wait_until(
+            "our connection sees the bus go",
+            Duration::from_secs(10),
+            || first.is_closed(),
+        );
+        // systemd joins the new bus a moment after it is up; until then calls fail
+        // (no socket, or no org.freedesktop.systemd1 yet), then a reopened connection
+        // answers.
+        let down = Instant::now();
+        wait_until("the manager answers again", Duration::from_secs(30), || {
+            m.active_state()
+                .is_ok_and(|s| s.as_deref() == Some("active"))
+        });
+        println!("manager answered again after {:?}", down.elapsed());
+        let second = conn.block_on(conn.systemd().connection()).unwrap();
+        assert!(!second.is_closed());
+        assert_ne!(second.unique_name(), first.unique_name());
         assert_eq!(m.stats().unwrap().pids.current, 1);
         m.set(&Resources {
             pids_limit: Some(20),

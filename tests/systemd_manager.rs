@@ -1150,3 +1150,32 @@ fn calls_reconnect_after_the_bus_restarts() {
         });
     });
 }
+
+#[test]
+fn machined_registration_refuses_pid_zero() {
+    support::in_systemd(|| {
+        // PID 0 means "the caller" to machined: it would register the test process.
+        let conn = connect();
+        let reg = unitbox::systemd::machined::Registration {
+            name: "ubx-leaderzero".into(),
+            root_directory: "/".into(),
+        };
+        let err = conn
+            .block_on(unitbox::systemd::machined::register(
+                conn.systemd(),
+                &reg,
+                0,
+            ))
+            .unwrap_err();
+        assert!(
+            err.to_string().contains("positive process id"),
+            "{}",
+            error_chain(&err)
+        );
+        let status = Command::new("machinectl")
+            .args(["status", "ubx-leaderzero"])
+            .output()
+            .unwrap();
+        assert!(!status.status.success(), "machine registered");
+    });
+}

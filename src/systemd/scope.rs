@@ -333,7 +333,7 @@ impl Scope {
     }
 }
 
-fn positive_pid(pid: i32) -> Result<u32, SystemdError> {
+pub(crate) fn positive_pid(pid: i32) -> Result<u32, SystemdError> {
     u32::try_from(pid).ok().filter(|p| *p > 0).ok_or_else(|| {
         SystemdError::from(MappingError::Invalid {
             field: "pid".to_owned(),

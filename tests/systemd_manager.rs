@@ -1135,8 +1135,8 @@ fn calls_reconnect_after_the_bus_restarts() {
         });
         println!("manager answered again after {:?}", down.elapsed());
         let second = conn.block_on(conn.systemd().connection()).unwrap();
-        assert!(!second.is_closed());
-        assert_ne!(second.unique_name(), first.unique_name());
+        // A new connection (a restarted bus may hand out the same unique name again).
+        assert!(!second.is_closed() && first.is_closed());
         assert_eq!(m.stats().unwrap().pids.current, 1);
         m.set(&Resources {
             pids_limit: Some(20),

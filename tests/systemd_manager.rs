@@ -598,7 +598,14 @@ fn lingering_unit_of_the_same_name_is_reset_and_replaced() {
 fn memory_pressure_is_notified() {
     support::in_systemd(|| {
         let conn = connect();
-        let mut p = allocator(64);
+        // Page cache, not anonymous memory: the kernel reclaims it (the pressure event)
+        // instead of OOM-killing, so the cgroup stays around for the event to be read.
+        let file = support::scratch_dir("pressure").join("fill");
+        let script = format!(
+            "read go; dd if=/dev/zero of={} bs=1M count=96 2>/dev/null; sleep 300",
+            file.display()
+        );
+        let mut p = Proc::spawn("sh", &["-c", &script]);
         let r = Resources {
             memory: Some(32 << 20),
             memory_swap: Some(32 << 20),

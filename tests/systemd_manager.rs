@@ -598,7 +598,14 @@ fn lingering_unit_of_the_same_name_is_reset_and_replaced() {
 fn memory_pressure_is_notified() {
     support::in_systemd(|| {
         let conn = connect();
-        let mut p = allocator(64);
+        // Page cache, not anonymous memory: the kernel reclaims it (the pressure event)
+        // instead of OOM-killing, so the cgroup stays around for the event to be read.
+        let file = support::scratch_dir("pressure").join("fill");
+        let script = format!(
+            "read go; dd if=/dev/zero of={} bs=1M count=96 2>/dev/null; sleep 300",
+            file.display()
+        );
+        let mut p = Proc::spawn("sh", &["-c", &script]);
         let r = Resources {
             memory: Some(32 << 20),
             memory_swap: Some(32 << 20),
@@ -870,5 +877,312 @@ fn watches_end_when_the_cgroup_goes_away() {
             pressure.recv_timeout(Duration::from_secs(10)).unwrap_err(),
             RecvTimeoutError::Disconnected
         );
+    });
+}
+
+/// A scope in `slice` around `pid`, with no limits.
+fn scope_in_slice(
+    conn: &Arc<SystemdConnection>,
+    slice: &str,
+    id: &str,
+    pid: i32,
+) -> unitbox::Result<Scope> {
+    let cgroup = Cgroup {
+        name: id.to_owned(),
+        slice: slice.to_owned(),
+        ..Cgroup::default()
+    };
+    let m = ScopeManager::new(conn.clone(), &cgroup, for_container("unitbox", id))?;
+    m.apply(pid)?;
+    Ok(Scope(m))
+}
+
+#[test]
+fn cpuset_slice_found_empty_is_filled_before_joining() {
+    support::in_systemd(|| {
+        // What the loser of a race on a shared slice sees: the slice's cpuset directory
+        // exists (the winner made it) but its `cpuset.cpus`/`cpuset.mems` are still empty.
+        let slice = format!("ubxcpusetempty{}.slice", std::process::id());
+        let slice_dir = support::cgroup_dir("cpuset", &format!("/{slice}"));
+        fs::create_dir(&slice_dir).unwrap();
+        assert_eq!(read(&slice_dir.join("cpuset.mems")), "");
+        let conn = connect();
+        let p = Proc::sleeper();
+        let s = scope_in_slice(&conn, &slice, "cpusetempty", p.pid())
+            .unwrap_or_else(|e| panic!("{}", error_chain(&e)));
+        let dir = v1_dir(&s, "cpuset");
+        assert_eq!(
+            read(&dir.join("cpuset.cpus")),
+            read(&support::cgroup_dir("cpuset", "/").join("cpuset.cpus"))
+        );
+        assert!(read(&dir.join("cgroup.procs")).contains(&p.pid().to_string()));
+        assert_ne!(read(&slice_dir.join("cpuset.mems")), "");
+        drop(s);
+        let _ = fs::remove_dir(&slice_dir);
+    });
+}
+
+#[test]
+fn parallel_creates_in_a_fresh_slice_all_succeed() {
+    support::in_systemd(|| {
+        let conn = connect();
+        for round in 0..4 {
+            let slice = format!("ubxrace{}x{round}.slice", std::process::id());
+            let outcomes: Vec<Result<Scope, String>> = std::thread::scope(|threads| {
+                let handles: Vec<_> = (0..12)
+                    .map(|i| {
+                        let conn = conn.clone();
+                        let slice = slice.clone();
+                        threads.spawn(move || {
+                            let p = Proc::sleeper();
+                            let made =
+                                scope_in_slice(&conn, &slice, &format!("race{round}-{i}"), p.pid())
+                                    .map_err(|e| error_chain(&e));
+                            // The sleeper dies here; the scope is destroyed on drop.
+                            drop(p);
+                            made
+                        })
+                    })
+                    .collect();
+                handles.into_iter().map(|h| h.join().unwrap()).collect()
+            });
+            let failures: Vec<&String> = outcomes.iter().filter_map(|o| o.as_ref().err()).collect();
+            assert!(failures.is_empty(), "round {round}: {failures:#?}");
+            drop(outcomes);
+            let _ = fs::remove_dir(support::cgroup_dir("cpuset", &format!("/{slice}")));
+        }
+    });
+}
+
+/// A `t` property as `systemctl show` prints it: `None` for `[not set]` and for a raw
+/// UINT64_MAX (systemctl prints the IO counters unformatted).
+fn show_u64(unit: &str, prop: &str) -> Option<u64> {
+    let text = show(unit, prop);
+    if text == "[not set]" || text.is_empty() {
+        return None;
+    }
+    let n: u64 = text
+        .parse()
+        .unwrap_or_else(|_| panic!("{unit} {prop}: `{text}`"));
+    (n != u64::MAX).then_some(n)
+}
+
+#[test]
+fn stats_match_unit_properties_and_files() {
+    support::in_systemd(|| {
+        let conn = connect();
+        // Known work: burn CPU and hold 16 MiB, then sit still so nothing moves.
+        let mut p = allocator(16);
+        let m = scope_for(&conn, "statsprops", Resources::default(), p.pid());
+        writeln!(p.0.stdin.as_mut().unwrap(), "go").unwrap();
+        let mem = v1_dir(&m, "memory");
+        let cpuacct = v1_dir(&m, "cpuacct");
+        wait_until(
+            "the shell holding it, and its sleep",
+            Duration::from_secs(20),
+            || {
+                let pids = m.pids().unwrap();
+                pids.len() == 2
+                    && pids.iter().any(|pid| {
+                        fs::read_to_string(format!("/proc/{pid}/comm"))
+                            .is_ok_and(|c| c.trim() == "sleep")
+                    })
+            },
+        );
+        std::thread::sleep(Duration::from_millis(300));
+        let unit = m.unit_name().to_owned();
+        let acct = m.accounting().unwrap().expect("unit loaded");
+        let s = m.stats().unwrap();
+
+        // systemd's side: our GetAll agrees with `systemctl show`.
+        assert_eq!(acct.tasks_current, show_u64(&unit, "TasksCurrent"));
+        assert_eq!(acct.cpu_usage_nsec, show_u64(&unit, "CPUUsageNSec"));
+        assert_eq!(acct.io_read_bytes, show_u64(&unit, "IOReadBytes"));
+        assert_eq!(acct.io_write_bytes, show_u64(&unit, "IOWriteBytes"));
+        let shown_memory = show_u64(&unit, "MemoryCurrent");
+        assert_eq!(acct.memory_current.is_some(), shown_memory.is_some());
+
+        // The kernel's side: the stats are the files' numbers.
+        let tasks: u64 = read(&v1_dir(&m, "pids").join("pids.current"))
+            .parse()
+            .unwrap();
+        assert_eq!(s.pids.current, tasks);
+        assert_eq!(acct.tasks_current, Some(tasks));
+        let cpu_file: u64 = read(&cpuacct.join("cpuacct.usage")).parse().unwrap();
+        assert_eq!(s.cpu.total_usage, cpu_file, "sleeping: cpu time is still");
+        assert!(s.cpu.total_usage > 0);
+        if let Some(cpu) = acct.cpu_usage_nsec {
+            assert_eq!(cpu, cpu_file);
+        }
+        let mem_file: u64 = read(&mem.join("memory.usage_in_bytes")).parse().unwrap();
+        assert!(s.memory.usage.usage > 16 << 20, "{:?}", s.memory.usage);
+        for (what, v) in [
+            ("stats", s.memory.usage.usage),
+            ("MemoryCurrent", acct.memory_current.unwrap_or(mem_file)),
+            ("systemctl", shown_memory.unwrap_or(mem_file)),
+        ] {
+            assert!(
+                v.abs_diff(mem_file) < 2 << 20,
+                "{what}: {v} vs file {mem_file}"
+            );
+        }
+        // IO: files first; systemd's counters only where the files had nothing.
+        let io_file = read(&v1_dir(&m, "blkio").join("blkio.throttle.io_service_bytes_recursive"));
+        let file_entries = unitbox::cgroupfs::stats::parse_v1_blkio(&io_file);
+        if file_entries.is_empty() {
+            let from_unit: Vec<(&str, u64)> = s
+                .blkio
+                .io_service_bytes_recursive
+                .iter()
+                .map(|e| (e.op.as_str(), e.value))
+                .collect();
+            let expected: Vec<(&str, u64)> =
+                [("Read", acct.io_read_bytes), ("Write", acct.io_write_bytes)]
+                    .into_iter()
+                    .filter_map(|(op, v)| v.map(|v| (op, v)))
+                    .collect();
+            assert_eq!(from_unit, expected);
+        } else {
+            assert_eq!(s.blkio.io_service_bytes_recursive, file_entries);
+        }
+    });
+}
+
+#[test]
+fn a_dropped_bus_connection_is_reopened_by_the_next_call() {
+    support::in_systemd(|| {
+        let conn = connect();
+        let p = Proc::sleeper();
+        let m = scope_for(&conn, "reconnect", Resources::default(), p.pid());
+        let first = conn.block_on(conn.systemd().connection()).unwrap();
+        let first_name = first.unique_name().map(|n| n.to_string());
+        conn.block_on(first.clone().close()).unwrap();
+        assert!(first.is_closed());
+        // The next call reconnects on its own: a new connection, a new unique name.
+        assert_eq!(m.active_state().unwrap().as_deref(), Some("active"));
+        let second = conn.block_on(conn.systemd().connection()).unwrap();
+        assert!(!second.is_closed());
+        assert_ne!(second.unique_name().map(|n| n.to_string()), first_name);
+        // And everything else keeps working on it: stats, an update, destroy.
+        assert_eq!(m.stats().unwrap().pids.current, 1);
+        m.set(&Resources {
+            pids_limit: Some(20),
+            ..Resources::default()
+        })
+        .unwrap();
+        assert_eq!(show(m.unit_name(), "TasksMax"), "20");
+        m.destroy().unwrap();
+        wait_until("unit gone", Duration::from_secs(10), || {
+            m.active_state().unwrap().is_none()
+        });
+    });
+}
+
+/// Set on a test re-run in a box of its own, where it may restart the bus.
+const PRIVATE_BOX_ENV: &str = "UNITBOX_TEST_PRIVATE_BOX";
+
+/// Runs `body` in a systemd box of this test's own, so it may restart `dbus.service`
+/// without cutting the bus from under the other tests of the shared box.
+fn in_private_systemd(body: impl FnOnce()) {
+    if std::env::var_os(PRIVATE_BOX_ENV).is_some() {
+        body();
+        return;
+    }
+    if support::pid1_is_systemd() {
+        eprintln!("PID 1 is systemd: no private box, and the host's bus is not ours to restart");
+        return;
+    }
+    let test = std::thread::current().name().unwrap().to_owned();
+    let exe = std::env::current_exe().unwrap().display().to_string();
+    let own_box = support::systemd_box::SystemdBox::boot().unwrap_or_else(|e| panic!("{e}"));
+    let out = own_box
+        .command(&exe, &["--exact", &test, "--nocapture", "--test-threads=1"])
+        .env(PRIVATE_BOX_ENV, "1")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    own_box.shut_down();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    println!("[own box] {text}");
+    assert!(
+        out.status.success() && text.contains("1 passed"),
+        "in private box:\n{text}"
+    );
+}
+
+#[test]
+fn calls_reconnect_after_the_bus_restarts() {
+    in_private_systemd(|| {
+        let conn = connect();
+        let p = Proc::sleeper();
+        let m = scope_for(&conn, "busrestart", Resources::default(), p.pid());
+        let first = conn.block_on(conn.systemd().connection()).unwrap();
+        let out = support::systemctl(&["restart", "dbus.service"]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        wait_until(
+            "our connection sees the bus go",
+            Duration::from_secs(10),
+            || first.is_closed(),
+        );
+        // systemd joins the new bus a moment after it is up; until then calls fail
+        // (no socket, or no org.freedesktop.systemd1 yet), then a reopened connection
+        // answers.
+        let down = Instant::now();
+        wait_until("the manager answers again", Duration::from_secs(30), || {
+            m.active_state()
+                .is_ok_and(|s| s.as_deref() == Some("active"))
+        });
+        println!("manager answered again after {:?}", down.elapsed());
+        let second = conn.block_on(conn.systemd().connection()).unwrap();
+        // A new connection (a restarted bus may hand out the same unique name again).
+        assert!(!second.is_closed() && first.is_closed());
+        assert_eq!(m.stats().unwrap().pids.current, 1);
+        m.set(&Resources {
+            pids_limit: Some(20),
+            ..Resources::default()
+        })
+        .unwrap();
+        assert_eq!(show(m.unit_name(), "TasksMax"), "20");
+        m.destroy().unwrap();
+        wait_until("unit gone", Duration::from_secs(10), || {
+            m.active_state().unwrap().is_none()
+        });
+    });
+}
+
+#[test]
+fn machined_registration_refuses_pid_zero() {
+    support::in_systemd(|| {
+        // PID 0 means "the caller" to machined: it would register the test process.
+        let conn = connect();
+        let reg = unitbox::systemd::machined::Registration {
+            name: "ubx-leaderzero".into(),
+            root_directory: "/".into(),
+        };
+        let err = conn
+            .block_on(unitbox::systemd::machined::register(
+                conn.systemd(),
+                &reg,
+                0,
+            ))
+            .unwrap_err();
+        assert!(
+            err.to_string().contains("positive process id"),
+            "{}",
+            error_chain(&err)
+        );
+        let status = Command::new("machinectl")
+            .args(["status", "ubx-leaderzero"])
+            .output()
+            .unwrap();
+        assert!(!status.status.success(), "machine registered");
     });
 }

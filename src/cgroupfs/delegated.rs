@@ -100,7 +100,10 @@ pub fn write_file(path: &Path, value: &str, field: &str) -> Result<(), CgroupfsE
 /// Creates the scope's directory in an unmanaged v1 hierarchy (and the slices above it).
 ///
 /// cpuset directories start with empty `cpuset.cpus`/`cpuset.mems`, and joining one fails
-/// with ENOSPC, so each new level inherits its parent's sets first.
+/// with ENOSPC, so every level inherits its parent's sets while they are empty. That is
+/// done for levels found as well as made: when two creates race on a shared slice, the
+/// loser sees the directory before the winner has filled it, and must fill it itself
+/// (writing the parent's value twice is harmless).
 pub fn ensure_own_dir(
     paths: &ScopePaths,
     controller: Controller,
@@ -111,26 +114,30 @@ pub fn ensure_own_dir(
         dir.push(part);
         match fs::create_dir(&dir) {
             Ok(()) => {}
-            // Another create may have made it a moment ago and not filled its cpuset yet.
-            Err(e) if e.kind() == ErrorKind::AlreadyExists && controller == Controller::Cpuset => {}
-            Err(e) if e.kind() == ErrorKind::AlreadyExists => continue,
+            Err(e) if e.kind() == ErrorKind::AlreadyExists => {}
             Err(source) => return Err(CgroupfsError::Mkdir { path: dir, source }),
         }
         if controller == Controller::Cpuset {
-            for file in ["cpuset.cpus", "cpuset.mems"] {
-                if !super::read_string(&dir.join(file))?.trim().is_empty() {
-                    continue;
-                }
-                let inherited = super::read_string(&parent.join(file))?;
-                write_file(
-                    &dir.join(file),
-                    inherited.trim(),
-                    "cgroup (cpuset inheritance)",
-                )?;
-            }
+            inherit_cpuset(&parent, &dir)?;
         }
     }
     Ok(dir)
+}
+
+/// Copies `cpuset.cpus` and `cpuset.mems` from `parent` into `dir` where `dir`'s are empty.
+fn inherit_cpuset(parent: &Path, dir: &Path) -> Result<(), CgroupfsError> {
+    for file in ["cpuset.cpus", "cpuset.mems"] {
+        if !super::read_string(&dir.join(file))?.trim().is_empty() {
+            continue;
+        }
+        let inherited = super::read_string(&parent.join(file))?;
+        write_file(
+            &dir.join(file),
+            inherited.trim(),
+            "cgroup (cpuset inheritance)",
+        )?;
+    }
+    Ok(())
 }
 
 /// Puts `pid` into the scope's directory of every mounted v1 hierarchy it is not in yet;

@@ -14,6 +14,7 @@ use tokio::sync::Mutex;
 use zbus::names::InterfaceName;
 use zbus::{Connection, OwnedObjectPath, OwnedVariant};
 
+use super::accounting::UnitAccounting;
 use super::job;
 use super::properties::Property;
 use super::proxy::ManagerProxy;
@@ -135,17 +136,12 @@ impl Systemd {
     where
         F: Future<Output = zbus::Result<T>>,
     {
-        match tokio::time::timeout(self.call_timeout, fut).await {
-            Ok(Ok(v)) => Ok(v),
-            Ok(Err(e)) => {
+        match within(method, unit, self.call_timeout, fut).await? {
+            Ok(v) => Ok(v),
+            Err(e) => {
                 self.forget_if_broken(&e).await;
                 Err(call_error(method, unit, e))
             }
-            Err(_) => Err(SystemdError::Timeout {
-                method,
-                unit: unit.to_owned(),
-                seconds: self.call_timeout.as_secs(),
-            }),
         }
     }
 
@@ -381,6 +377,58 @@ impl Systemd {
     }
 }
 
+impl Systemd {
+    /// systemd's accounting counters of a scope, in one `GetAll` of its Scope interface;
+    /// `None` when the unit is not loaded.
+    pub async fn scope_accounting(
+        &self,
+        unit: &str,
+    ) -> Result<Option<UnitAccounting>, SystemdError> {
+        let Some(path) = self.unit_path(unit).await? else {
+            return Ok(None);
+        };
+        let conn = self.connection().await?;
+        let props = zbus::fdo::PropertiesProxy::builder(&conn)
+            .destination("org.freedesktop.systemd1")
+            .path(path)
+            .cache_properties(zbus::proxy::CacheProperties::No)
+            .build()
+            .await
+            .map_err(|e| call_error("GetAll", unit, e))?;
+        let iface = InterfaceName::from_static_str(SCOPE_IFACE)
+            .map_err(|e| call_error("GetAll", unit, e))?;
+        let all = self
+            .call("GetAll", unit, async {
+                props.get_all(iface).await.map_err(zbus::Error::from)
+            })
+            .await?;
+        Ok(Some(UnitAccounting::from_properties(&all)))
+    }
+}
+
+/// The D-Bus interface of scope units, holding the accounting properties.
+const SCOPE_IFACE: &str = "org.freedesktop.systemd1.Scope";
+
+/// Runs `fut` (one call of `method`) for at most `timeout`; a call that got no answer in
+/// time is a [`SystemdError::Timeout`] naming the method and unit.
+async fn within<T, F>(
+    method: &'static str,
+    unit: &str,
+    timeout: Duration,
+    fut: F,
+) -> Result<zbus::Result<T>, SystemdError>
+where
+    F: Future<Output = zbus::Result<T>>,
+{
+    tokio::time::timeout(timeout, fut)
+        .await
+        .map_err(|_| SystemdError::Timeout {
+            method,
+            unit: unit.to_owned(),
+            seconds: timeout.as_secs(),
+        })
+}
+
 const NO_SUCH_UNIT: &str = "org.freedesktop.systemd1.NoSuchUnit";
 
 fn ignore_names(r: Result<(), SystemdError>, names: &[&str]) -> Result<(), SystemdError> {
@@ -479,5 +527,50 @@ impl SystemdConnection {
     /// The private runtime's handle (for background tasks tied to this connection).
     pub fn handle(&self) -> &tokio::runtime::Handle {
         self.runtime.handle()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn runtime() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .unwrap()
+    }
+
+    #[test]
+    fn a_call_that_never_answers_times_out_naming_the_method() {
+        let started = std::time::Instant::now();
+        let result = runtime().block_on(within(
+            "GetUnit",
+            "unitbox-x.scope",
+            Duration::from_millis(200),
+            std::future::pending::<zbus::Result<()>>(),
+        ));
+        assert!(started.elapsed() < Duration::from_secs(2));
+        let err = result.unwrap_err();
+        assert!(matches!(
+            err,
+            SystemdError::Timeout {
+                method: "GetUnit",
+                ..
+            }
+        ));
+        let text = err.to_string();
+        assert!(
+            text.contains("`GetUnit`") && text.contains("unitbox-x.scope"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn an_answer_in_time_passes_through() {
+        let result = runtime().block_on(within("GetUnit", "u", Duration::from_secs(5), async {
+            Ok::<_, zbus::Error>(7)
+        }));
+        assert_eq!(result.unwrap().unwrap(), 7);
     }
 }

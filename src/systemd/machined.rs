@@ -29,7 +29,8 @@ pub async fn register(
     let proxy = MachinedProxy::new(&conn)
         .await
         .map_err(|e| call_error("RegisterMachine", unit, e))?;
-    let leader = u32::try_from(leader).unwrap_or_default();
+    // PID 0 would make machined adopt the caller (us) instead of the container.
+    let leader = super::scope::positive_pid(leader)?;
     tokio::time::timeout(
         super::connection::CALL_TIMEOUT,
         proxy.register_machine(

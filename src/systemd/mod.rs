@@ -10,6 +10,7 @@
 //! the sync [`ScopeManager`], which owns a private Tokio runtime through
 //! [`SystemdConnection`] because the engine is synchronous.
 
+pub mod accounting;
 pub mod connection;
 pub mod job;
 pub mod machined;
@@ -18,6 +19,7 @@ pub mod proxy;
 pub mod scope;
 pub mod unit_name;
 
+pub use accounting::UnitAccounting;
 pub use connection::{Bus, Systemd, SystemdConnection};
 pub use properties::{unit_properties, MappingError, Property, Value};
 pub use scope::{Scope, ScopeManager, ScopeOptions};

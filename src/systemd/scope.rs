@@ -19,6 +19,7 @@ use crate::cgroupfs::{self, freezer, CgroupMode, CgroupfsError, Controller, Scop
 use crate::cgroups::{CgroupManager, FreezerState, Stats};
 use crate::config::{Cgroup, Resources};
 
+use super::accounting::UnitAccounting;
 use super::connection::{Bus, Systemd, SystemdConnection};
 use super::properties::{self, KernelDevices, MappingError, Property, Value};
 use super::unit_name::{slice_cgroup_path, UnitName};
@@ -257,29 +258,19 @@ impl Scope {
         Ok(cgroupfs::pids::all(&self.paths(sd).await?.tracking())?)
     }
 
-    /// Counters from the cgroup files, completed with systemd's own where files lack them.
+    /// Counters from the cgroup files, completed with systemd's own where the files give
+    /// nothing (see [`UnitAccounting::complete`] for which source wins).
     pub async fn stats(&self, sd: &Systemd) -> crate::Result<Stats> {
         let mut stats = cgroupfs::stats::read(&self.paths(sd).await?)?;
-        let unit = self.unit.as_str();
-        if stats.memory.usage.usage == 0 {
-            stats.memory.usage.usage = sd
-                .unit_u64(unit, SCOPE_IFACE, "MemoryCurrent")
-                .await?
-                .unwrap_or(0);
-        }
-        if stats.cpu.total_usage == 0 {
-            stats.cpu.total_usage = sd
-                .unit_u64(unit, SCOPE_IFACE, "CPUUsageNSec")
-                .await?
-                .unwrap_or(0);
-        }
-        if stats.pids.current == 0 {
-            stats.pids.current = sd
-                .unit_u64(unit, SCOPE_IFACE, "TasksCurrent")
-                .await?
-                .unwrap_or(0);
+        if let Some(accounting) = sd.scope_accounting(self.unit.as_str()).await? {
+            accounting.complete(&mut stats);
         }
         Ok(stats)
+    }
+
+    /// systemd's accounting counters of the scope (`None` when the unit is gone).
+    pub async fn accounting(&self, sd: &Systemd) -> crate::Result<Option<UnitAccounting>> {
+        Ok(sd.scope_accounting(self.unit.as_str()).await?)
     }
 
     /// `KillUnit(all, signal)`.
@@ -342,7 +333,7 @@ impl Scope {
     }
 }
 
-fn positive_pid(pid: i32) -> Result<u32, SystemdError> {
+pub(crate) fn positive_pid(pid: i32) -> Result<u32, SystemdError> {
     u32::try_from(pid).ok().filter(|p| *p > 0).ok_or_else(|| {
         SystemdError::from(MappingError::Invalid {
             field: "pid".to_owned(),
@@ -481,6 +472,12 @@ impl ScopeManager {
     /// no such unit loaded. `systemctl stop` of the scope shows here.
     pub fn active_state(&self) -> crate::Result<Option<String>> {
         self.run(self.scope.active_state(self.conn.systemd()))
+    }
+
+    /// systemd's accounting counters of the scope (`MemoryCurrent`, `CPUUsageNSec`, …),
+    /// `None` when systemd has no such unit loaded.
+    pub fn accounting(&self) -> crate::Result<Option<UnitAccounting>> {
+        self.run(self.scope.accounting(self.conn.systemd()))
     }
 
     /// A channel that receives an event when the scope hits OOM; its thread ends with the

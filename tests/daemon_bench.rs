@@ -6,8 +6,8 @@
 //! Numbers are printed; for the published figures run it optimised:
 //! `cargo test --release --test daemon_bench -- --nocapture` (environment:
 //! `UNITBOX_BENCH_CYCLES`, default 20 per client; `UNITBOX_BENCH_RUNNING`, default 50).
-//! Every create seals a copy of the `unitbox` binary for init: a 140 MB debug build
-//! dominates the debug numbers.
+//! The daemon seals the `unitbox` binary once and runs every monitor (so every init) from
+//! that memfd; a debug build still makes the debug numbers slow.
 
 mod daemon_support;
 mod support;

@@ -332,3 +332,61 @@ fn oom_kill_is_signalled() {
         manager_ok("DestroyContainer", &["st", "oom", "1"]);
     });
 }
+
+#[test]
+fn register_makes_the_container_a_machine() {
+    support::in_systemd(|| {
+        install_service();
+        let bundle = bundle_with("daemon-machine", &spec(SERVE_UNTIL_TERM));
+        let machines = || run_ok("machinectl", &["list", "--no-legend", "--no-pager"]);
+        manager_ok(
+            "CreateContainer",
+            &["ssa{sv}", "machine1", &bundle, "1", "Register", "b", "true"],
+        );
+        assert!(machines().contains("machine1"), "{}", machines());
+        let leader = run_ok(
+            "machinectl",
+            &["show", "machine1", "--property=Leader", "--value"],
+        );
+        let init_pid = property("machine1", "InitPid").as_u64().unwrap();
+        assert_eq!(leader.trim(), init_pid.to_string());
+        let unit = run_ok(
+            "machinectl",
+            &["show", "machine1", "--property=Unit", "--value"],
+        );
+        assert_eq!(unit.trim(), "unitbox-machine1.scope");
+        // Without the option nothing is registered.
+        manager_ok("CreateContainer", &["ssa{sv}", "plain", &bundle, "0"]);
+        assert!(!machines().contains("plain"), "{}", machines());
+        manager_ok("DestroyContainer", &["st", "plain", "1"]);
+        manager_ok("DestroyContainer", &["st", "machine1", "1"]);
+        wait_for("the machine to go", Duration::from_secs(10), || {
+            !machines().contains("machine1")
+        });
+        // A wrong type is refused by name and makes nothing.
+        let error = manager_err(
+            "CreateContainer",
+            &["ssa{sv}", "machine2", &bundle, "1", "Register", "s", "yes"],
+        );
+        assert!(error.contains("Register"), "{error}");
+        manager_err("GetContainer", &["s", "machine2"]);
+        // A name machined refuses (longer than a host name) undoes the whole create.
+        let long = "m".repeat(70);
+        let error = manager_err(
+            "CreateContainer",
+            &["ssa{sv}", &long, &bundle, "1", "Register", "b", "true"],
+        );
+        assert!(error.contains("RegisterMachine"), "{error}");
+        manager_err("GetContainer", &["s", &long]);
+        let units = run_ok(
+            "systemctl",
+            &[
+                "list-units",
+                "--all",
+                "--no-legend",
+                &format!("unitbox-{long}.scope"),
+            ],
+        );
+        assert!(!units.split_whitespace().any(|w| w == "active"), "{units}");
+    });
+}

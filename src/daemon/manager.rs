@@ -13,7 +13,9 @@ use zbus::OwnedObjectPath;
 use zbus::OwnedVariant;
 
 use super::access::require_root;
-use super::container::{exec_with_paths, known_options, open_output, stats_dict, string_option};
+use super::container::{
+    bool_option, exec_with_paths, known_options, open_output, stats_dict, string_option,
+};
 use super::error::BusError;
 use super::path::container_path;
 use super::runtime::{CreateOptions, Runtime};
@@ -32,10 +34,11 @@ impl Manager {
 }
 
 /// Create options: `Config` (inline config.json), `StdoutPath`, `StderrPath` (files for
-/// init's output; without them it goes to the journal).
+/// init's output; without them it goes to the journal), `Register` (tell machined).
 fn create_options(options: &HashMap<String, OwnedVariant>) -> Result<CreateOptions, BusError> {
-    known_options(options, &["Config", "StdoutPath", "StderrPath"])?;
+    known_options(options, &["Config", "StdoutPath", "StderrPath", "Register"])?;
     Ok(CreateOptions {
+        register: bool_option(options, "Register")?,
         config: string_option(options, "Config")?,
         stdout: string_option(options, "StdoutPath")?
             .map(|p| open_output(&p))
@@ -50,7 +53,8 @@ fn create_options(options: &HashMap<String, OwnedVariant>) -> Result<CreateOptio
 impl Manager {
     /// Creates container `id` from the bundle folder `bundle` (absolute). Replies once its
     /// scope `unitbox-<id>.scope` is running and init waits for `Start`. Options: `Config s`
-    /// (inline config.json), `StdoutPath s`, `StderrPath s` (default: the journal).
+    /// (inline config.json), `StdoutPath s`, `StderrPath s` (default: the journal),
+    /// `Register b` (register init with systemd-machined, so `machinectl list` shows it).
     async fn create_container(
         &self,
         id: String,

@@ -3,9 +3,10 @@
 //! The daemon never forks from its threaded process and must survive its own restarts, so
 //! each container gets a small re-exec of the `unitbox` binary as its creator. The monitor
 //! reads one [`MonitorRequest`] from its stdin (a socket), creates the container with the
-//! library's `Factory` (init becomes its child), moves itself into the container's scope
-//! (never the daemon's cgroup), answers one [`MonitorReply`] (plus the container's journal
-//! streams, if it opened them), then waits for init and writes [`ExitRecord`] into the
+//! library's `Factory` (init becomes its child), answers one [`MonitorReply`] (plus the
+//! container's journal streams, if it opened them), is moved into the container's scope by
+//! the daemon's warm systemd connection (it moves itself if no [`ATTACHED_ACK`] comes: it
+//! never stays in the daemon's cgroup), then waits for init and writes [`ExitRecord`] into the
 //! container's state folder (`exit.json`). A restarted daemon finds the monitor by its
 //! [`MonitorRecord`] (`monitor.json`) and, if it is gone, the exit status in `exit.json`.
 //!
@@ -33,6 +34,9 @@ pub const EXIT_FILE: &str = "exit.json";
 
 /// The record of the monitor process (`monitor.json`).
 pub const MONITOR_FILE: &str = "monitor.json";
+
+/// What the daemon sends after it moved the monitor into the container's scope.
+pub const ATTACHED_ACK: &[u8] = b"attached\n";
 
 /// `CLD_EXITED`: `status` is the exit code.
 pub const CLD_EXITED: i32 = 1;
@@ -216,7 +220,7 @@ fn create_and_watch(root: &Path, id: &str, control: &UnixStream) -> Result<(), (
         }
     };
     let created = create(root, id, &request);
-    let (init, dir, journal) = match created {
+    let (init, dir, unit, journal) = match created {
         Ok(created) => created,
         Err(error) => {
             reply(
@@ -246,6 +250,11 @@ fn create_and_watch(root: &Path, id: &str, control: &UnixStream) -> Result<(), (
         &fds,
     );
     drop(journal);
+    // The daemon moves us into the scope with its warm systemd connection and says so;
+    // no ack (it failed or died) means we must leave its cgroup ourselves.
+    if !daemon_attached(control) {
+        move_into_scope(&unit);
+    }
     let status = match init.wait() {
         Ok(status) => status,
         Err(_) => return Err(()),
@@ -255,7 +264,7 @@ fn create_and_watch(root: &Path, id: &str, control: &UnixStream) -> Result<(), (
     Ok(())
 }
 
-type Created = (crate::process::ProcessHandle, PathBuf, Vec<OwnedFd>);
+type Created = (crate::process::ProcessHandle, PathBuf, String, Vec<OwnedFd>);
 
 fn create(root: &Path, id: &str, request: &MonitorRequest) -> Result<Created, crate::Error> {
     let config = load_config(&request.bundle, request.config.as_deref())?;
@@ -317,11 +326,22 @@ fn create(root: &Path, id: &str, request: &MonitorRequest) -> Result<Created, cr
     // hold a system-bus connection (the bus limits connections per user).
     drop(container);
     drop(factory);
-    move_into_scope(&unit);
-    Ok((init, dir, journal))
+    Ok((init, dir, unit, journal))
 }
 
-/// Joins the container's scope (never stay in the daemon's cgroup); best effort.
+/// Whether the daemon acknowledged that it moved us into the scope.
+fn daemon_attached(control: &UnixStream) -> bool {
+    let mut line = String::new();
+    // The daemon answers right after the reply; a bound keeps a wedged daemon from
+    // leaving us in its cgroup for long.
+    let _ = control.set_read_timeout(Some(std::time::Duration::from_secs(10)));
+    match BufReader::new(control).read_line(&mut line) {
+        Ok(_) => line.as_bytes() == ATTACHED_ACK,
+        Err(_) => false,
+    }
+}
+
+/// Joins the container's scope with our own connection (the daemon could not); best effort.
 fn move_into_scope(unit: &str) {
     if let Ok(conn) = SystemdConnection::connect(Bus::System) {
         let pid = std::process::id();

@@ -7,7 +7,8 @@
 //! PropertiesChanged, `StatusChanged` and `Exited`.
 
 use std::collections::BTreeMap;
-use std::os::fd::OwnedFd;
+use std::io::Write;
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -28,6 +29,7 @@ use crate::container::Container;
 use crate::factory::{Factory, FactoryOptions};
 use crate::process::{Process, Stdio};
 use crate::systemd::connection::Systemd;
+use crate::systemd::machined::{self, Registration};
 
 /// How long a monitor may take to create a container (scope job included).
 const CREATE_TIMEOUT: Duration = Duration::from_secs(120);
@@ -283,7 +285,7 @@ impl Runtime {
             stdout: options.stdout,
             stderr: options.stderr,
         };
-        let (monitor_pid, reply, fds) = launch.run().await?;
+        let (monitor_pid, reply, fds, control) = launch.run().await?;
         let init_pid = match reply {
             MonitorReply::Created { init_pid } => init_pid,
             MonitorReply::Failed { code, message } => {
@@ -297,6 +299,25 @@ impl Runtime {
         let id_owned = id.to_owned();
         let factory = self.factory.clone();
         let container = blocking(move || factory.load(&id_owned)).await?;
+        // The monitor joins the scope through our warm connection (it never connects to
+        // systemd itself); the ack tells it so. Without the ack (we failed or died) it
+        // attaches itself, so it never stays in our cgroup.
+        match self
+            .systemd
+            .attach_processes(container.unit_name(), &[monitor_pid as u32])
+            .await
+        {
+            Ok(()) => {
+                let _ = (&control).write_all(monitor::ATTACHED_ACK);
+            }
+            Err(error) => {
+                tracing::debug!(unit = %container.unit_name(), error = %super::error::chain(&error), "monitor not attached");
+            }
+        }
+        drop(control);
+        if options.register {
+            self.register_machine(&container, init_pid).await?;
+        }
         let journal = match <[OwnedFd; 2]>::try_from(fds) {
             Ok([out, err]) => Some((out, err)),
             Err(_) => None,
@@ -306,6 +327,24 @@ impl Runtime {
             .await;
         tracing::info!(id, init_pid, "container created");
         Ok(container_path(&entry.id))
+    }
+
+    /// Registers the new container's init with machined; on failure the container is
+    /// undone (create is all or nothing).
+    async fn register_machine(&self, container: &Container, init_pid: i32) -> Result<(), BusError> {
+        let registration = Registration {
+            name: container.id().to_owned(),
+            root_directory: container.config().rootfs.display().to_string(),
+        };
+        let Err(error) = machined::register(&self.systemd, &registration, init_pid).await else {
+            return Ok(());
+        };
+        let factory = self.factory.clone();
+        let id = container.id().to_owned();
+        if let Err(undo) = blocking(move || factory.load(&id)?.force_destroy()).await {
+            tracing::warn!(id = %container.id(), error = %undo.message, "undo unregistered container");
+        }
+        Err(BusError::from(crate::Error::from(error)))
     }
 
     /// Adds a loaded container to the table and the bus, takes a unit reference and
@@ -693,6 +732,8 @@ pub struct CreateOptions {
     pub stdout: Option<OwnedFd>,
     /// stderr of init.
     pub stderr: Option<OwnedFd>,
+    /// Register init as a machine with systemd-machined (`RegisterMachine`).
+    pub register: bool,
 }
 
 /// What to exec.
@@ -803,12 +844,20 @@ struct Launch {
 }
 
 impl Launch {
-    async fn run(self) -> Result<(i32, MonitorReply, Vec<OwnedFd>), BusError> {
+    async fn run(self) -> Result<(i32, MonitorReply, Vec<OwnedFd>, UnixStream), BusError> {
         let (ours, theirs) =
             UnixStream::pair().map_err(|e| BusError::failed("make monitor socket", &e))?;
+        // The monitor runs from the daemon's one sealed copy of the binary: its init then
+        // reuses that memfd (`/proc/self/exe` is sealed) instead of copying the binary on
+        // every create, and a replaced binary on disk cannot reach a running container.
+        let sealed = crate::process::sealed_init_binary(Some(&self.binary)).map_err(|e| {
+            BusError::failed(&format!("seal monitor `{}`", self.binary.display()), &e)
+        })?;
         let null = || std::process::Stdio::null();
-        let mut command = tokio::process::Command::new(&self.binary);
+        let mut command =
+            tokio::process::Command::new(format!("/proc/self/fd/{}", sealed.as_raw_fd()));
         command
+            .arg0("unitbox")
             .arg("monitor")
             .arg("--root")
             .arg(&self.root)
@@ -821,6 +870,7 @@ impl Launch {
         let mut child = command.spawn().map_err(|e| {
             BusError::failed(&format!("start monitor `{}`", self.binary.display()), &e)
         })?;
+        drop(sealed);
         let pid = child.id().map_or(0, |p| p as i32);
         // Reap the monitor whenever it ends; exit detection uses its pidfd.
         tokio::spawn(async move {
@@ -830,7 +880,7 @@ impl Launch {
         tokio::task::spawn_blocking(move || exchange(ours, &request))
             .await
             .map_err(|e| BusError::failed("talk to monitor", &e))?
-            .map(|(reply, fds)| (pid, reply, fds))
+            .map(|(reply, fds, sock)| (pid, reply, fds, sock))
     }
 }
 
@@ -838,8 +888,7 @@ impl Launch {
 fn exchange(
     sock: UnixStream,
     request: &MonitorRequest,
-) -> Result<(MonitorReply, Vec<OwnedFd>), BusError> {
-    use std::io::Write;
+) -> Result<(MonitorReply, Vec<OwnedFd>, UnixStream), BusError> {
     use std::os::fd::AsFd;
     let fail = |e: &dyn std::error::Error| BusError::failed("talk to monitor", e);
     let mut line = serde_json::to_vec(request).map_err(|e| fail(&e))?;
@@ -869,7 +918,7 @@ fn exchange(
         ));
     }
     let reply = serde_json::from_slice(&text).map_err(|e| fail(&e))?;
-    Ok((reply, fds))
+    Ok((reply, fds, sock))
 }
 
 #[cfg(test)]

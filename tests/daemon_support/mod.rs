@@ -2,7 +2,9 @@
 //! file into the test box, and drive the daemon with `busctl`.
 //!
 //! The unit is the committed `units/unitboxd.service` with only `ExecStart=` pointed at the
-//! built binaries (written to `/run/systemd/system`, the box's own). The policy and the
+//! built binaries (written to `/run/systemd/system.control`, the box's own, which outranks
+//! a unit that `scripts/install-daemon` put in the shared `/etc/systemd/system`: the test
+//! must run the binaries it built, never an installed copy). The policy and the
 //! activation file go where `scripts/install-daemon` puts them (the box shares the host's
 //! `/etc` and `/usr`); the bus is told to reload, and the first call activates the daemon.
 #![allow(dead_code)]
@@ -53,7 +55,7 @@ pub fn install_service() {
         .join("\n")
         + "\nEnvironment=UNITBOXD_LOG=debug\n";
     assert!(unit.contains("Type=dbus"));
-    install_file("/run/systemd/system/unitboxd.service", &unit);
+    install_file("/run/systemd/system.control/unitboxd.service", &unit);
     install_file(
         "/etc/dbus-1/system.d/io.unitbox.runtime1.conf",
         &std::fs::read_to_string(format!("{REPO}/dbus-interfaces/io.unitbox.runtime1.conf"))

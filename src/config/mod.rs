@@ -5,6 +5,7 @@
 //! [`validate::validate`] checks the result against runc's rules, and [`id::validate_id`]
 //! checks the container id. [`default_spec::default_spec`] is what `unitbox spec` writes.
 
+pub mod default_devices;
 pub mod default_spec;
 pub mod id;
 pub mod oci;

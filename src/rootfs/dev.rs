@@ -17,22 +17,12 @@ use nix::unistd::UnlinkatFlags;
 
 use super::mount::{file_type, is_bind, is_dev_mount, verify_inside};
 use super::{RootContext, RootfsError};
+use crate::config::default_devices::default_devices;
 use crate::config::{Config, Device, DeviceType};
 use crate::sys::mount::{attach_mount, clone_tree};
 use crate::sys::path::{
     clean_in_root, fchmod_handle, fchown_handle, mkdir_all_in_root, openat2, split_parent, Resolve,
 };
-
-/// The devices every container gets, by name under `/dev`, with their major:minor
-/// (runc's `AllowedDevices` that have a path).
-pub const DEFAULT_DEVICE_NAMES: [(&str, i64, i64); 6] = [
-    ("null", 1, 3),
-    ("zero", 1, 5),
-    ("full", 1, 7),
-    ("random", 1, 8),
-    ("urandom", 1, 9),
-    ("tty", 5, 0),
-];
 
 /// Symlinks made in `/dev` (runc `setupDevSymlinks`); `/dev/core` only when the host has
 /// `/proc/kcore`.
@@ -42,22 +32,6 @@ const DEV_SYMLINKS: [(&str, &str); 4] = [
     ("stdout", "/proc/self/fd/1"),
     ("stderr", "/proc/self/fd/2"),
 ];
-
-/// The default devices as configuration entries: character devices, mode 0666, root-owned.
-pub fn default_devices() -> Vec<Device> {
-    DEFAULT_DEVICE_NAMES
-        .iter()
-        .map(|&(name, major, minor)| Device {
-            path: Path::new("/dev").join(name),
-            kind: DeviceType::Char,
-            major,
-            minor,
-            file_mode: 0o666,
-            uid: 0,
-            gid: 0,
-        })
-        .collect()
-}
 
 /// The devices to create: the defaults not overridden by a configured device of the same
 /// path, then the configured ones in order.
@@ -309,28 +283,6 @@ mod tests {
             uid: 1,
             gid: 2,
         }
-    }
-
-    #[test]
-    fn defaults_are_runcs() {
-        let names: Vec<_> = default_devices()
-            .iter()
-            .map(|d| d.path.display().to_string())
-            .collect();
-        assert_eq!(
-            names,
-            [
-                "/dev/null",
-                "/dev/zero",
-                "/dev/full",
-                "/dev/random",
-                "/dev/urandom",
-                "/dev/tty"
-            ]
-        );
-        assert!(default_devices()
-            .iter()
-            .all(|d| d.file_mode == 0o666 && d.kind == DeviceType::Char));
     }
 
     #[test]

@@ -40,7 +40,7 @@ use nix::sys::stat::Mode;
 
 use crate::config::{Config, NamespaceType};
 
-pub use dev::{default_devices, DEFAULT_DEVICE_NAMES};
+pub use crate::config::default_devices::{default_devices, DEFAULT_DEVICE_NAMES};
 pub use mount::{idmap_namespaces, IdmapNamespaces};
 
 /// The error a `before_pivot` callback returns; kept boxed so the engine's own error type

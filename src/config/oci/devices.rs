@@ -2,19 +2,10 @@
 
 use oci_spec::runtime::{LinuxDevice, LinuxDeviceType};
 
+use super::super::default_devices::default_devices;
 use super::super::resources::DeviceRule;
 use super::super::types::{Config, Device, DeviceType};
 use super::super::validate::ConfigError;
-
-/// Device nodes runc creates in every container unless the spec names the same path.
-const DEFAULT_NODES: &[(&str, i64, i64)] = &[
-    ("/dev/null", 1, 3),
-    ("/dev/random", 1, 8),
-    ("/dev/full", 1, 7),
-    ("/dev/tty", 5, 0),
-    ("/dev/zero", 1, 5),
-    ("/dev/urandom", 1, 9),
-];
 
 /// Device cgroup rules runc appends after the spec's own, besides the default nodes:
 /// mknod of anything, `/dev/pts/*`, `/dev/ptmx` and `/dev/net/tun`.
@@ -70,17 +61,9 @@ pub(super) fn device_type_of_rule(t: Option<LinuxDeviceType>) -> DeviceType {
 /// Add runc's default nodes (after the spec's) and allow them, the spec's nodes and the
 /// default rules in the device cgroup (after the spec's rules, so they win).
 pub(super) fn add_defaults(config: &mut Config) {
-    for &(path, major, minor) in DEFAULT_NODES {
-        if config.devices.iter().all(|d| d.path.as_os_str() != path) {
-            config.devices.push(Device {
-                path: path.into(),
-                kind: DeviceType::Char,
-                major,
-                minor,
-                file_mode: 0o666,
-                uid: 0,
-                gid: 0,
-            });
+    for device in default_devices() {
+        if config.devices.iter().all(|d| d.path != device.path) {
+            config.devices.push(device);
         }
     }
     let rules = &mut config.cgroups.resources.devices;

@@ -1,6 +1,5 @@
 //! `unitbox exec`: run another process inside a live container.
 
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -123,23 +122,7 @@ fn from_flags(args: &ExecArgs, base: &ProcessConfig) -> Result<Process, CliError
 
 /// Reads an OCI `process` object and converts it as `config.json`'s would be.
 fn read_process(path: &Path) -> Result<ProcessConfig, Error> {
-    let fail = |source| CliError::ReadInput {
-        path: path.to_owned(),
-        source,
-    };
-    let mut text = Vec::new();
-    if path.as_os_str() == "-" {
-        std::io::stdin().read_to_end(&mut text).map_err(fail)?;
-    } else {
-        text = std::fs::read(path).map_err(fail)?;
-    }
-    let mut de = serde_json::Deserializer::from_slice(&text);
-    let oci: OciProcess =
-        serde_path_to_error::deserialize(&mut de).map_err(|e| CliError::ParseInput {
-            path: path.to_owned(),
-            json_path: e.path().to_string(),
-            source: e.into_inner(),
-        })?;
+    let oci: OciProcess = super::input::read_json(path)?;
     // The conversion lives with the config; a default spec carries the process there.
     let mut spec = default_spec(false);
     spec.set_process(Some(oci));

@@ -12,6 +12,7 @@ use std::process::ExitCode;
 use crate::{Error, ErrorCode};
 
 mod foreground;
+mod input;
 mod logging;
 mod pid_file;
 

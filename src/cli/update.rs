@@ -1,12 +1,11 @@
 //! `unitbox update`: change the resource limits of a live container.
 
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use oci_spec::runtime::{LinuxBuilder, LinuxResources};
 
-use super::{CliError, Globals};
+use super::Globals;
 use crate::config::{default_spec::default_spec, from_spec, Resources};
 use crate::Error;
 
@@ -77,23 +76,7 @@ pub fn run(args: UpdateArgs, globals: &Globals) -> Result<ExitCode, Error> {
 
 /// Reads OCI `LinuxResources` JSON and converts it as `config.json` would be.
 fn read_resources(path: &Path) -> Result<Resources, Error> {
-    let fail = |source| CliError::ReadInput {
-        path: path.to_owned(),
-        source,
-    };
-    let mut text = Vec::new();
-    if path.as_os_str() == "-" {
-        std::io::stdin().read_to_end(&mut text).map_err(fail)?;
-    } else {
-        text = std::fs::read(path).map_err(fail)?;
-    }
-    let mut de = serde_json::Deserializer::from_slice(&text);
-    let oci: LinuxResources =
-        serde_path_to_error::deserialize(&mut de).map_err(|e| CliError::ParseInput {
-            path: path.to_owned(),
-            json_path: e.path().to_string(),
-            source: e.into_inner(),
-        })?;
+    let oci: LinuxResources = super::input::read_json(path)?;
     // The conversion lives with the config; a default spec carries these resources there.
     let mut spec = default_spec(false);
     let mut linux = spec.linux().clone().unwrap_or_else(|| {

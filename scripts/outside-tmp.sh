@@ -12,7 +12,7 @@ rerun_outside_tmp() {
 	/tmp/* | /run/*) ;;
 	*) return 0 ;;
 	esac
-	dest=/var/tmp/unitbox-checkout-$(printf '%s' "$here" | sha1sum | cut -c1-12)
+	dest=/var/tmp/ubx-$(printf '%s' "$here" | sha1sum | cut -c1-8)
 	echo "$0: $here is under /tmp or /run, which test boxes replace; running from a copy in $dest" >&2
 	mkdir -p "$dest"
 	find "$dest" -mindepth 1 -maxdepth 1 ! -name target -exec rm -rf {} +

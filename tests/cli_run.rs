@@ -127,7 +127,7 @@ fn terminals_relayed_and_through_console_socket() {
         cli.run(&["run", "-d", "--bundle", s(&tty), "t2"])
             .fails_with(&["console socket"]);
         let plain = bundle("cli-tty-plain", &["true"], |_| {});
-        let socket = cli.root.join("console.sock");
+        let socket = support::socket_path("console");
         cli.run(&[
             "create",
             "--console-socket",
@@ -163,9 +163,9 @@ fn terminals_relayed_and_through_console_socket() {
         std::io::BufRead::read_line(&mut reader, &mut seen).unwrap();
         assert_eq!(seen.trim_end(), "via-socket");
         // exec --tty with a socket: another pty, also sent to the socket.
-        let listener = UnixListener::bind(cli.root.join("exec.sock")).unwrap();
+        let exec_sock = support::socket_path("exec");
+        let listener = UnixListener::bind(&exec_sock).unwrap();
         let got = std::thread::spawn(move || receive_pty(&listener));
-        let exec_sock = cli.root.join("exec.sock");
         let args = [
             "exec",
             "-t",

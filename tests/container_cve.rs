@@ -337,7 +337,7 @@ fn console_socket_session_carries_input_and_output() {
 
     support::in_systemd(|| {
         let factory = container_support::factory("console");
-        let path = support::scratch_dir("console-socket").join("console.sock");
+        let path = support::socket_path("console");
         let listener = UnixListener::bind(&path).unwrap();
         let session = std::thread::spawn(move || {
             let (conn, _) = listener.accept().unwrap();

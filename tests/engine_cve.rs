@@ -144,8 +144,7 @@ fn cve_2024_21626_no_leaked_fds_and_cwd_inside_the_container() {
 #[test]
 fn cve_2025_52565_console_is_a_pty_of_the_container_devpts() {
     support::in_systemd(|| {
-        let dir = support::scratch_dir("cve-52565-socket");
-        let path = dir.join("console.sock");
+        let path = support::socket_path("cve-52565");
         let listener = UnixListener::bind(&path).unwrap();
         let receiver = std::thread::spawn(move || {
             let (conn, _) = listener.accept().unwrap();

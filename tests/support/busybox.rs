@@ -100,3 +100,17 @@ pub fn bundle(name: &str) -> PathBuf {
 pub fn scratch_dir(name: &str) -> PathBuf {
     fresh_dir("scratch", name)
 }
+
+/// A fresh path for a unix socket (a console socket, say), visible on the host and in a
+/// box. Socket paths must fit `sun_path` (108 bytes), which a deep checkout's test area
+/// may not, so these live in a short directory of their own under `/var/tmp`.
+pub fn socket_path(name: &str) -> PathBuf {
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    let dir = Path::new("/var/tmp/unitbox-sock");
+    std::fs::create_dir_all(dir).expect("create the socket directory");
+    let name: String = name.chars().take(24).collect();
+    let path = dir.join(format!("{}-{n}-{name}.sock", std::process::id()));
+    let _ = std::fs::remove_file(&path);
+    path
+}

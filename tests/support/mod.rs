@@ -64,7 +64,7 @@ pub mod test_area;
 
 use std::process::{Command, Output};
 
-pub use busybox::{bundle, busybox_rootfs, scratch_dir};
+pub use busybox::{bundle, busybox_rootfs, scratch_dir, socket_path};
 pub use test_area::test_area;
 
 /// Environment variable set on a test re-executed inside a box; its value is the box name.

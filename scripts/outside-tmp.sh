@@ -15,8 +15,12 @@ rerun_outside_tmp() {
 	dest=/var/tmp/ubx-$(printf '%s' "$here" | sha1sum | cut -c1-8)
 	echo "$0: $here is under /tmp or /run, which test boxes replace; running from a copy in $dest" >&2
 	mkdir -p "$dest"
+	# mktemp -d makes 0700 folders; containers with a user namespace run as a mapped,
+	# unprivileged host uid that must still reach their bundles under target/.
+	chmod 0755 "$dest"
 	find "$dest" -mindepth 1 -maxdepth 1 ! -name target -exec rm -rf {} +
-	tar -C "$here" --exclude=./target -cf - . | tar -C "$dest" -xf -
+	tar -C "$here" --exclude=./target -cf - . | tar -C "$dest" --no-same-permissions -xf -
+	chmod 0755 "$dest"
 	cd "$dest"
 	exec "$dest/scripts/$(basename "$0")" "$@"
 }

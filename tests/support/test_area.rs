@@ -30,8 +30,29 @@ pub fn test_area() -> &'static Path {
         }
         let area = target.join("unitbox-test");
         std::fs::create_dir_all(&area).expect("create the test area");
+        let_mapped_users_traverse(&area);
         area
     })
+}
+
+/// Gives every ancestor of `dir` search permission for others. A container with a user
+/// namespace runs as a host uid that is not root, and (as with runc) that uid must be
+/// able to walk to its bundle; a checkout in a `mktemp -d` folder (mode 0700) would
+/// otherwise make every user-namespace test fail with EACCES on the rootfs.
+fn let_mapped_users_traverse(dir: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    for ancestor in dir.ancestors() {
+        let Ok(meta) = std::fs::metadata(ancestor) else {
+            continue;
+        };
+        let mode = meta.permissions().mode();
+        if mode & 0o001 == 0 {
+            let _ = std::fs::set_permissions(
+                ancestor,
+                std::fs::Permissions::from_mode((mode | 0o001) & 0o7777),
+            );
+        }
+    }
 }
 
 /// This process's run directory (see the module doc), created on first use.

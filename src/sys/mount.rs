@@ -195,23 +195,7 @@ pub fn set_mount_attr(
         propagation: change.propagation.bits(),
         userns_fd: 0,
     };
-    let mut flags = libc::AT_EMPTY_PATH as libc::c_uint;
-    if recursive {
-        flags |= libc::AT_RECURSIVE as libc::c_uint;
-    }
-    // SAFETY: `attr` is a VER0-sized `struct mount_attr` alive for the call and the path is
-    // a static empty string; the kernel only reads both.
-    let ret = unsafe {
-        libc::syscall(
-            libc::SYS_mount_setattr,
-            fd.as_raw_fd(),
-            c"".as_ptr(),
-            flags,
-            &attr as *const RawMountAttr,
-            std::mem::size_of::<RawMountAttr>(),
-        )
-    };
-    Errno::result(ret).map(drop)
+    mount_setattr_raw(fd, recursive, &attr)
 }
 
 /// `fsopen(fstype, FSOPEN_CLOEXEC)`—a new filesystem context of type `fstype`.
@@ -320,23 +304,7 @@ pub fn set_mount_idmap(
         propagation: 0,
         userns_fd: userns.as_raw_fd() as u64,
     };
-    let mut flags = libc::AT_EMPTY_PATH as libc::c_uint;
-    if recursive {
-        flags |= libc::AT_RECURSIVE as libc::c_uint;
-    }
-    // SAFETY: `attr` is a VER0-sized `struct mount_attr` alive for the call and the path is
-    // a static empty string; the kernel only reads both.
-    let ret = unsafe {
-        libc::syscall(
-            libc::SYS_mount_setattr,
-            fd.as_raw_fd(),
-            c"".as_ptr(),
-            flags,
-            &attr as *const RawMountAttr,
-            std::mem::size_of::<RawMountAttr>(),
-        )
-    };
-    Errno::result(ret).map(drop)
+    mount_setattr_raw(fd, recursive, &attr)
 }
 
 /// A user namespace with the given `uid_map`/`gid_map` contents, as an nsfs fd: what an
@@ -396,4 +364,26 @@ pub fn new_user_namespace(
     let _ = kill(pid, Signal::SIGKILL);
     let _ = waitpid(pid, None);
     result
+}
+
+/// `mount_setattr(fd, "", AT_EMPTY_PATH [| AT_RECURSIVE], attr)`, shared by the attribute
+/// and the idmap changes.
+fn mount_setattr_raw(fd: BorrowedFd<'_>, recursive: bool, attr: &RawMountAttr) -> nix::Result<()> {
+    let mut flags = libc::AT_EMPTY_PATH as libc::c_uint;
+    if recursive {
+        flags |= libc::AT_RECURSIVE as libc::c_uint;
+    }
+    // SAFETY: `attr` is a VER0-sized `struct mount_attr` alive for the call and the path is
+    // a static empty string; the kernel only reads both.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_mount_setattr,
+            fd.as_raw_fd(),
+            c"".as_ptr(),
+            flags,
+            attr as *const RawMountAttr,
+            std::mem::size_of::<RawMountAttr>(),
+        )
+    };
+    Errno::result(ret).map(drop)
 }

@@ -156,6 +156,9 @@ pub enum Error {
     /// A cgroup file of a scope could not be read or written.
     #[error(transparent)]
     Cgroupfs(#[from] crate::cgroupfs::CgroupfsError),
+    /// unitboxd's monitor could not have its scope made by the daemon.
+    #[error(transparent)]
+    RemoteScope(#[from] crate::daemon::remote_scope::RemoteScopeError),
 }
 
 impl Error {
@@ -191,6 +194,7 @@ impl Error {
             ) => ErrorCode::ConfigInvalid,
             Error::Systemd(_) => ErrorCode::SystemError,
             Error::Cgroupfs(_) => ErrorCode::SystemError,
+            Error::RemoteScope(_) => ErrorCode::SystemError,
         }
     }
 }

@@ -13,7 +13,7 @@ use std::sync::{Arc, OnceLock};
 use crate::cgroups::CgroupManager;
 use crate::config::id::validate_id;
 use crate::config::validate::{validate, ConfigError};
-use crate::config::{Config, NamespaceType};
+use crate::config::{Cgroup, Config, NamespaceType};
 use crate::container::{Container, Status};
 use crate::hooks::{run_hooks, HookKind, OciState, OCI_VERSION};
 use crate::process::{start_init, HookPoint, InitRequest, Process, Spawned};
@@ -30,6 +30,14 @@ pub struct FactoryOptions {
     pub init_binary: Option<PathBuf>,
 }
 
+/// A source of cgroup managers: the seam through which a [`Factory`]'s caller decides how
+/// scopes are made and driven.
+pub trait ManagerSource: Send + Sync + std::fmt::Debug {
+    /// The manager of the scope `unit` holding the container of `cgroup`; nothing is
+    /// created until `apply`.
+    fn manager(&self, cgroup: &Cgroup, unit: UnitName) -> crate::Result<Box<dyn CgroupManager>>;
+}
+
 /// Makes and loads containers under one state root.
 ///
 /// Holds one systemd connection, opened on first use and shared by every container it
@@ -38,6 +46,7 @@ pub struct Factory {
     store: Store,
     options: FactoryOptions,
     systemd: OnceLock<Arc<SystemdConnection>>,
+    managers: Option<Arc<dyn ManagerSource>>,
 }
 
 impl std::fmt::Debug for Factory {
@@ -56,7 +65,17 @@ impl Factory {
             store: Store::open(root)?,
             options,
             systemd: OnceLock::new(),
+            managers: None,
         })
+    }
+
+    /// The same factory taking its cgroup managers from `source` instead of making a
+    /// `ScopeManager` on its own systemd connection (which it then never opens). unitboxd
+    /// uses this so scopes are made through its one warm connection and its monitors
+    /// never connect to systemd.
+    pub fn with_manager_source(mut self, source: Arc<dyn ManagerSource>) -> Factory {
+        self.managers = Some(source);
+        self
     }
 
     /// The state store (for the lock the CLI and the daemon take around a verb).
@@ -99,8 +118,10 @@ impl Factory {
         validate(&config)?;
         let reservation = self.store.reserve(id)?;
         let unit = unit_name::for_container(&config.cgroups.scope_prefix, &config.cgroups.name);
-        let manager: Box<dyn CgroupManager> =
-            Box::new(ScopeManager::new(self.systemd()?, &config.cgroups, unit)?);
+        let manager: Box<dyn CgroupManager> = match &self.managers {
+            Some(source) => source.manager(&config.cgroups, unit)?,
+            None => Box::new(ScopeManager::new(self.systemd()?, &config.cgroups, unit)?),
+        };
         let (bundle, annotations) = bundle_and_annotations(&config.labels);
         let creating = OciState {
             oci_version: OCI_VERSION.to_owned(),
@@ -168,11 +189,14 @@ impl Factory {
         validate_id(id)?;
         let state = self.store.load(id)?;
         let unit = UnitName::parse(&state.unit_name).map_err(crate::systemd::SystemdError::from)?;
-        let manager: Box<dyn CgroupManager> = Box::new(ScopeManager::load_in(
-            self.systemd()?,
-            unit,
-            &state.config.cgroups.slice,
-        )?);
+        let manager: Box<dyn CgroupManager> = match &self.managers {
+            Some(source) => source.manager(&state.config.cgroups, unit)?,
+            None => Box::new(ScopeManager::load_in(
+                self.systemd()?,
+                unit,
+                &state.config.cgroups.slice,
+            )?),
+        };
         Ok(Container::new(
             self.store.clone(),
             state,

@@ -19,6 +19,7 @@ use super::container::{
 use super::error::BusError;
 use super::path::container_path;
 use super::runtime::{CreateOptions, Runtime};
+use super::scope_options;
 
 /// The Manager.
 #[derive(Debug)]
@@ -34,10 +35,31 @@ impl Manager {
 }
 
 /// Create options: `Config` (inline config.json), `StdoutPath`, `StderrPath` (files for
-/// init's output; without them it goes to the journal), `Register` (tell machined).
+/// init's output; without them it goes to the journal), `Register` (tell machined),
+/// `Slice` (the scope's slice), `ScopeProperties` (extra whitelisted scope properties).
 fn create_options(options: &HashMap<String, OwnedVariant>) -> Result<CreateOptions, BusError> {
-    known_options(options, &["Config", "StdoutPath", "StderrPath", "Register"])?;
+    known_options(
+        options,
+        &[
+            "Config",
+            "StdoutPath",
+            "StderrPath",
+            "Register",
+            "Slice",
+            "ScopeProperties",
+        ],
+    )?;
+    let slice = string_option(options, "Slice")?;
+    if let Some(slice) = &slice {
+        scope_options::check_slice(slice)?;
+    }
+    let scope_properties = match options.get("ScopeProperties") {
+        Some(value) => scope_options::scope_properties(value)?,
+        None => Vec::new(),
+    };
     Ok(CreateOptions {
+        slice,
+        scope_properties,
         register: bool_option(options, "Register")?,
         config: string_option(options, "Config")?,
         stdout: string_option(options, "StdoutPath")?
@@ -54,7 +76,9 @@ impl Manager {
     /// Creates container `id` from the bundle folder `bundle` (absolute). Replies once its
     /// scope `unitbox-<id>.scope` is running and init waits for `Start`. Options: `Config s`
     /// (inline config.json), `StdoutPath s`, `StderrPath s` (default: the journal),
-    /// `Register b` (register init with systemd-machined, so `machinectl list` shows it).
+    /// `Register b` (register init with systemd-machined, so `machinectl list` shows it),
+    /// `Slice s` (default `machine.slice` or the config's `cgroupsPath`),
+    /// `ScopeProperties a(sv)` (extra scope properties from a whitelist).
     async fn create_container(
         &self,
         id: String,

@@ -4,7 +4,11 @@
 //! [`container`] one object per container, [`runtime`] the verbs both call (the library
 //! run on the blocking pool), [`error`] the one ErrorCode → error-name table, [`access`]
 //! the uid check, [`path`] the object paths, [`monitor`] the per-container parent process
-//! that outlives daemon restarts, [`journal`] container output to journald, [`oom`] OOM kills as signals,
+//! that outlives daemon restarts, [`pool`] monitors started ahead of need, [`wire`] what
+//! daemon and monitor say to each other, [`remote_scope`] the monitor's cgroup manager
+//! (the daemon makes the scope), [`scopes`] the daemon's cgroup managers on its one warm
+//! systemd connection, [`scope_options`] the `Slice`/`ScopeProperties` create options,
+//! [`journal`] container output to journald, [`oom`] OOM kills as signals,
 //! [`watch`] process exits without a thread each, [`recover`]
 //! the startup that re-adopts containers.
 //!
@@ -22,9 +26,14 @@ pub mod manager;
 pub mod monitor;
 pub mod oom;
 pub mod path;
+pub mod pool;
 pub mod recover;
+pub mod remote_scope;
 pub mod runtime;
+pub mod scope_options;
+pub mod scopes;
 pub mod watch;
+pub mod wire;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -94,11 +103,13 @@ async fn serve(options: DaemonOptions) -> Result<(), DaemonError> {
         .await
         .map_err(DaemonError::Bus)?;
     runtime.set_connection(conn.clone());
-    let adopted = recover::recover(&runtime).await;
+    let recovered = recover::recover(&runtime).await;
     conn.request_name(BUS_NAME)
         .await
         .map_err(DaemonError::Bus)?;
-    tracing::info!(adopted, "serving {BUS_NAME}");
+    runtime.announce_exits(&recovered.unreported).await;
+    runtime.start_monitors();
+    tracing::info!(adopted = recovered.adopted, "serving {BUS_NAME}");
 
     use tokio::signal::unix::{signal, SignalKind};
     let mut term = signal(SignalKind::terminate()).map_err(DaemonError::Signals)?;

@@ -15,15 +15,17 @@
 //! whole scope (`systemctl kill -s KILL`) kills it before it can write; the daemon then
 //! records `killed by signal 9`, which is what init got too.
 
-use std::io::{BufRead, BufReader, Write};
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
 use super::journal;
+use super::remote_scope::RemoteScopes;
+use super::wire::{self, FromMonitor, MonitorRequest, ToMonitor};
 use crate::config::Config;
 use crate::factory::{Factory, FactoryOptions};
 use crate::process::{ExitStatus, Process, Stdio};
@@ -32,46 +34,17 @@ use crate::systemd::connection::{Bus, SystemdConnection};
 /// The record of how init ended (`exit.json`).
 pub const EXIT_FILE: &str = "exit.json";
 
+/// Marks that the daemon has signalled the end recorded in `exit.json`.
+pub const EXIT_REPORTED_FILE: &str = "exit.reported";
+
 /// The record of the monitor process (`monitor.json`).
 pub const MONITOR_FILE: &str = "monitor.json";
-
-/// What the daemon sends after it moved the monitor into the container's scope.
-pub const ATTACHED_ACK: &[u8] = b"attached\n";
 
 /// `CLD_EXITED`: `status` is the exit code.
 pub const CLD_EXITED: i32 = 1;
 
 /// `CLD_KILLED`: `status` is the signal.
 pub const CLD_KILLED: i32 = 2;
-
-/// What the daemon asks a monitor to create.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct MonitorRequest {
-    /// The bundle folder.
-    pub bundle: PathBuf,
-    /// An inline config.json replacing `<bundle>/config.json`.
-    pub config: Option<String>,
-    /// Open journal streams for stdout/stderr (else use the monitor's own fds 1 and 2).
-    pub journal: bool,
-}
-
-/// The monitor's answer.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub enum MonitorReply {
-    /// The container exists, init waits on the exec fifo. The journal streams, if any,
-    /// travel with this message.
-    Created {
-        /// Host pid of init.
-        init_pid: i32,
-    },
-    /// Nothing was made (the library undid every step).
-    Failed {
-        /// The library's `ErrorCode` name.
-        code: String,
-        /// The error chain.
-        message: String,
-    },
-}
 
 /// How init ended, as systemd's `ExecMainCode`/`ExecMainStatus`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -119,6 +92,17 @@ pub fn read_exit(dir: &Path) -> Option<ExitRecord> {
     serde_json::from_slice(&text).ok()
 }
 
+/// Whether a daemon has already signalled the end in `<dir>/exit.json`.
+pub fn exit_reported(dir: &Path) -> bool {
+    dir.join(EXIT_REPORTED_FILE).exists()
+}
+
+/// Notes that the end in `<dir>/exit.json` was signalled (best effort: at worst a
+/// restarted daemon signals it once more).
+pub fn mark_exit_reported(dir: &Path) {
+    let _ = std::fs::write(dir.join(EXIT_REPORTED_FILE), b"");
+}
+
 /// Reads `<dir>/monitor.json`.
 pub fn read_record(dir: &Path) -> Option<MonitorRecord> {
     let text = std::fs::read(dir.join(MONITOR_FILE)).ok()?;
@@ -154,12 +138,12 @@ pub fn load_config(bundle: &Path, inline: Option<&str>) -> Result<Config, crate:
     Ok(config)
 }
 
-/// Entry point of `unitbox monitor --root <root> --id <id>` (argv after `monitor`).
+/// Entry point of `unitbox monitor --root <root>` (argv after `monitor`).
 pub fn main(args: &[String]) -> ExitCode {
-    let (root, id) = match parse_args(args) {
-        Some(parsed) => parsed,
-        None => {
-            eprintln!("usage: unitbox monitor --root <state root> --id <container id>");
+    let root = match args {
+        [flag, root] if flag == "--root" => PathBuf::from(root),
+        _ => {
+            eprintln!("usage: unitbox monitor --root <state root>");
             return ExitCode::from(2);
         }
     };
@@ -185,52 +169,62 @@ pub fn main(args: &[String]) -> ExitCode {
         .collect::<Vec<_>>()
     });
     let control = match std::io::stdin().as_fd().try_clone_to_owned() {
-        Ok(fd) => UnixStream::from(fd),
+        Ok(fd) => Arc::new(UnixStream::from(fd)),
         Err(_) => return ExitCode::FAILURE,
     };
-    match create_and_watch(&root, &id, &control) {
+    // Idle until the daemon has work; end-of-file means it went away without any.
+    let (work, fds) = match wire::recv::<ToMonitor>(&control) {
+        Ok(work) => work,
+        Err(_) => return ExitCode::SUCCESS,
+    };
+    let done = match work {
+        ToMonitor::Create(request) => create_and_watch(&root, *request, fds, &control),
+        ToMonitor::OpenJournal { id, unit } => open_journal(&id, &unit, &control),
+        _ => Err(()),
+    };
+    match done {
         Ok(()) => ExitCode::SUCCESS,
         Err(()) => ExitCode::FAILURE,
     }
 }
 
-fn parse_args(args: &[String]) -> Option<(PathBuf, String)> {
-    let mut root = None;
-    let mut id = None;
-    let mut it = args.iter();
-    while let Some(arg) = it.next() {
-        match arg.as_str() {
-            "--root" => root = it.next().map(PathBuf::from),
-            "--id" => id = it.next().cloned(),
-            _ => return None,
+/// Connects the journal streams of a scope we were moved into, hands them over, leaves.
+/// Once we are gone journald takes the unit from the stream header (root only), and while
+/// we live it reads our cgroup: the scope's either way.
+fn open_journal(id: &str, unit: &str, control: &UnixStream) -> Result<(), ()> {
+    let streams = journal_streams(id, unit);
+    let fds: Vec<_> = streams.iter().map(|fd| fd.as_fd()).collect();
+    wire::send(control, &FromMonitor::Journal, &fds).map_err(drop)
+}
+
+/// stdout and stderr streams tagged `id` for `unit`, or none.
+fn journal_streams(id: &str, unit: &str) -> Vec<OwnedFd> {
+    let mut streams = Vec::new();
+    for priority in [journal::PRIORITY_STDOUT, journal::PRIORITY_STDERR] {
+        match journal::connect_stream(Path::new(journal::STREAM_SOCKET), id, unit, priority) {
+            Ok(fd) => streams.push(fd),
+            Err(_) => return Vec::new(),
         }
     }
-    Some((root?, id?))
+    streams
 }
 
 /// Creates the container, answers the daemon, waits for init, records its end.
-fn create_and_watch(root: &Path, id: &str, control: &UnixStream) -> Result<(), ()> {
-    let mut line = String::new();
-    BufReader::new(control).read_line(&mut line).map_err(drop)?;
-    let request: MonitorRequest = match serde_json::from_str(&line) {
-        Ok(request) => request,
-        Err(error) => {
-            reply(control, &failed_reply("SystemError", &error), &[]);
-            return Err(());
-        }
-    };
-    let created = create(root, id, &request);
-    let (init, dir, unit, journal) = match created {
+fn create_and_watch(
+    root: &Path,
+    request: MonitorRequest,
+    fds: Vec<OwnedFd>,
+    control: &Arc<UnixStream>,
+) -> Result<(), ()> {
+    let id = request.id.clone();
+    let (init, dir, unit, journal) = match create(root, request, fds, control) {
         Ok(created) => created,
         Err(error) => {
-            reply(
-                control,
-                &MonitorReply::Failed {
-                    code: error.code().as_str().to_owned(),
-                    message: super::error::chain(&error),
-                },
-                &[],
-            );
+            let failed = FromMonitor::Failed {
+                code: error.code().as_str().to_owned(),
+                message: super::error::chain(&error),
+            };
+            let _ = wire::send(control, &failed, &[]);
             return Err(());
         }
     };
@@ -242,17 +236,15 @@ fn create_and_watch(root: &Path, id: &str, control: &UnixStream) -> Result<(), (
     // falls back to init's liveness, so this is not fatal.
     let _ = write_json(&dir, MONITOR_FILE, &record);
     let fds: Vec<_> = journal.iter().map(|fd| fd.as_fd()).collect();
-    reply(
-        control,
-        &MonitorReply::Created {
-            init_pid: init.pid(),
-        },
-        &fds,
-    );
+    let created = FromMonitor::Created {
+        init_pid: init.pid(),
+    };
+    let _ = wire::send(control, &created, &fds);
     drop(journal);
     // The daemon moves us into the scope with its warm systemd connection and says so;
-    // no ack (it failed or died) means we must leave its cgroup ourselves.
+    // no word (it failed or died) means we must leave its cgroup ourselves.
     if !daemon_attached(control) {
+        tracing::debug!(%id, "monitor not attached by the daemon");
         move_into_scope(&unit);
     }
     let status = match init.wait() {
@@ -266,8 +258,19 @@ fn create_and_watch(root: &Path, id: &str, control: &UnixStream) -> Result<(), (
 
 type Created = (crate::process::ProcessHandle, PathBuf, String, Vec<OwnedFd>);
 
-fn create(root: &Path, id: &str, request: &MonitorRequest) -> Result<Created, crate::Error> {
-    let config = load_config(&request.bundle, request.config.as_deref())?;
+fn create(
+    root: &Path,
+    request: MonitorRequest,
+    fds: Vec<OwnedFd>,
+    control: &Arc<UnixStream>,
+) -> Result<Created, crate::Error> {
+    let MonitorRequest {
+        id,
+        config,
+        journal,
+        stdout,
+        stderr,
+    } = request;
     let mut process = match &config.process {
         Some(process) => Process::from_config(process),
         None => {
@@ -281,40 +284,35 @@ fn create(root: &Path, id: &str, request: &MonitorRequest) -> Result<Created, cr
     let unit = crate::systemd::unit_name::for_container(
         &config.cgroups.scope_prefix,
         if config.cgroups.name.is_empty() {
-            id
+            &id
         } else {
             &config.cgroups.name
         },
     );
     process.stdin = Stdio::Null;
-    let mut journal = Vec::new();
-    if request.journal && !process.terminal {
-        for priority in [journal::PRIORITY_STDOUT, journal::PRIORITY_STDERR] {
-            match journal::connect_stream(
-                Path::new(journal::STREAM_SOCKET),
-                id,
-                unit.as_str(),
-                priority,
-            ) {
-                Ok(fd) => journal.push(fd),
-                Err(_) => break,
-            }
-        }
-    }
-    let dup = |fd: OwnedFd| Stdio::Fd(fd);
-    match journal.as_slice() {
+    let streams = if journal && !process.terminal {
+        journal_streams(&id, unit.as_str())
+    } else {
+        Vec::new()
+    };
+    let mut given = fds.into_iter();
+    match streams.as_slice() {
         [out, err] => {
             process.stdout = stdio_copy(out);
             process.stderr = stdio_copy(err);
         }
         _ => {
-            journal.clear();
-            process.stdout = own_fd(1).map_or(Stdio::Null, dup);
-            process.stderr = own_fd(2).map_or(Stdio::Null, dup);
+            let mut next = |wanted: bool| match wanted.then(|| given.next()).flatten() {
+                Some(fd) => Stdio::Fd(fd),
+                None => Stdio::Null,
+            };
+            process.stdout = next(stdout);
+            process.stderr = next(stderr);
         }
     }
-    let factory = Factory::new(root, FactoryOptions::default())?;
-    let mut container = factory.create_with_process(id, config, process)?;
+    let factory = Factory::new(root, FactoryOptions::default())?
+        .with_manager_source(Arc::new(RemoteScopes::new(control.clone())));
+    let mut container = factory.create_with_process(&id, config, process)?;
     let init = container
         .init_process()
         .and_then(|p| p.handle())
@@ -322,23 +320,18 @@ fn create(root: &Path, id: &str, request: &MonitorRequest) -> Result<Created, cr
         .try_clone()?;
     let dir = container.dir();
     let unit = container.unit_name().to_owned();
-    // Closing the factory's bus connection now: thousands of idle monitors must not each
-    // hold a system-bus connection (the bus limits connections per user).
-    drop(container);
-    drop(factory);
-    Ok((init, dir, unit, journal))
+    Ok((init, dir, unit, streams))
 }
 
-/// Whether the daemon acknowledged that it moved us into the scope.
+/// Whether the daemon said it moved us into the scope.
 fn daemon_attached(control: &UnixStream) -> bool {
-    let mut line = String::new();
     // The daemon answers right after the reply; a bound keeps a wedged daemon from
     // leaving us in its cgroup for long.
     let _ = control.set_read_timeout(Some(std::time::Duration::from_secs(10)));
-    match BufReader::new(control).read_line(&mut line) {
-        Ok(_) => line.as_bytes() == ATTACHED_ACK,
-        Err(_) => false,
-    }
+    matches!(
+        wire::recv::<ToMonitor>(control),
+        Ok((ToMonitor::Attached, _))
+    )
 }
 
 /// Joins the container's scope with our own connection (the daemon could not); best effort.
@@ -351,34 +344,4 @@ fn move_into_scope(unit: &str) {
 
 fn stdio_copy(fd: &OwnedFd) -> Stdio {
     fd.try_clone().map_or(Stdio::Null, Stdio::Fd)
-}
-
-fn own_fd(n: i32) -> Option<OwnedFd> {
-    let fd = match n {
-        1 => std::io::stdout().as_fd().try_clone_to_owned(),
-        2 => std::io::stderr().as_fd().try_clone_to_owned(),
-        _ => return None,
-    };
-    fd.ok()
-}
-
-fn failed_reply(code: &str, error: &dyn std::error::Error) -> MonitorReply {
-    MonitorReply::Failed {
-        code: code.to_owned(),
-        message: super::error::chain(error),
-    }
-}
-
-/// Sends one reply line, with `fds` attached; a daemon gone meanwhile is not our problem.
-fn reply(control: &UnixStream, reply: &MonitorReply, fds: &[std::os::fd::BorrowedFd<'_>]) {
-    let mut line = match serde_json::to_vec(reply) {
-        Ok(line) => line,
-        Err(_) => return,
-    };
-    line.push(b'\n');
-    if fds.is_empty() {
-        let _ = (&*control).write_all(&line);
-    } else {
-        let _ = crate::sys::scm::send_with_fds(control.as_fd(), &line, fds);
-    }
 }

@@ -2,26 +2,37 @@
 //!
 //! For each saved container: load it, take a unit reference again (`RefUnit`; the old one
 //! died with the previous connection), serve its object, and watch its monitor. A monitor
-//! that is gone means init ended while we were away: its `exit.json` says how. Mirrors
-//! machined's `manager_startup()` ("Deserialize state", then start everything).
+//! that is gone means init ended while we were away: its `exit.json` says how, and unless
+//! a daemon already said so (`exit.reported`), the caller signals that end once the bus
+//! name is ours ([`Runtime::announce_exits`]). Mirrors machined's `manager_startup()`
+//! ("Deserialize state", then start everything).
 
 use std::sync::Arc;
 
 use super::monitor;
-use super::runtime::Runtime;
+use super::runtime::{Entry, Runtime};
 
-/// Re-adopts every container under the state root; returns how many.
-pub async fn recover(runtime: &Arc<Runtime>) -> usize {
+/// What recovery found.
+#[derive(Debug, Default)]
+pub struct Recovered {
+    /// Containers re-adopted.
+    pub adopted: usize,
+    /// Containers whose end nobody has signalled yet, with their init's pid.
+    pub unreported: Vec<(Arc<Entry>, u32)>,
+}
+
+/// Re-adopts every container under the state root.
+pub async fn recover(runtime: &Arc<Runtime>) -> Recovered {
+    let mut recovered = Recovered::default();
     let factory = runtime.factory().clone();
     let ids = match tokio::task::spawn_blocking(move || factory.store().list()).await {
         Ok(Ok(ids)) => ids,
         Ok(Err(error)) => {
             tracing::warn!(error = %super::error::chain(&error), "list saved containers");
-            return 0;
+            return recovered;
         }
-        Err(_) => return 0,
+        Err(_) => return recovered,
     };
-    let mut adopted = 0;
     for id in ids {
         let factory = runtime.factory().clone();
         let id_owned = id.clone();
@@ -32,10 +43,11 @@ pub async fn recover(runtime: &Arc<Runtime>) -> usize {
                 container,
                 monitor::read_record(&dir),
                 monitor::read_exit(&dir),
+                monitor::exit_reported(&dir),
             ))
         })
         .await;
-        let (container, record, exit) = match loaded {
+        let (container, record, exit, reported) = match loaded {
             Ok(Ok(loaded)) => loaded,
             Ok(Err(error)) => {
                 tracing::warn!(%id, error = %super::error::chain(&error), "skip unloadable container");
@@ -51,8 +63,12 @@ pub async fn recover(runtime: &Arc<Runtime>) -> usize {
                 status: nix::sys::signal::Signal::SIGKILL as i32,
             })
         });
-        runtime.adopt(&container, monitor_pid, None, exit).await;
-        adopted += 1;
+        let entry = runtime.adopt(&container, monitor_pid, None, exit).await;
+        if entry.live().exit.is_some() && !reported {
+            let init_pid = u32::try_from(container.state().init_pid).unwrap_or(0);
+            recovered.unreported.push((entry, init_pid));
+        }
+        recovered.adopted += 1;
     }
-    adopted
+    recovered
 }

@@ -6,10 +6,8 @@
 //! status changes go through [`Runtime::publish`], the one place that emits
 //! PropertiesChanged, `StatusChanged` and `Exited`.
 
-use std::collections::BTreeMap;
-use std::io::Write;
-use std::os::fd::{AsRawFd, OwnedFd};
-use std::os::unix::net::UnixStream;
+use std::collections::{BTreeMap, HashSet};
+use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -22,17 +20,28 @@ use zbus::OwnedObjectPath;
 use super::container::ContainerObject;
 use super::error::{BusError, ErrorKind};
 use super::manager::Manager;
-use super::monitor::{self, ExitRecord, MonitorReply, MonitorRequest, CLD_KILLED};
+use super::monitor::{self, ExitRecord, CLD_KILLED};
 use super::path::{container_path, MANAGER_PATH};
+use super::pool::{IdleMonitor, MonitorPool};
+use super::scopes::DaemonScopes;
 use super::watch::ExitWatcher;
+use super::wire::{self, FromMonitor, MonitorRequest, ToMonitor};
+use crate::cgroupfs::ScopePaths;
+use crate::config::Config;
 use crate::container::Container;
 use crate::factory::{Factory, FactoryOptions};
 use crate::process::{Process, Stdio};
 use crate::systemd::connection::Systemd;
 use crate::systemd::machined::{self, Registration};
+use crate::systemd::properties::{Property, Value};
+use crate::systemd::unit_name::{self, slice_cgroup_path, UnitName};
+use crate::systemd::{Scope, ScopeOptions};
 
 /// How long a monitor may take to create a container (scope job included).
 const CREATE_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// How long a monitor may take to connect journal streams.
+const JOURNAL_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// What the daemon was started with.
 #[derive(Debug, Clone)]
@@ -107,7 +116,11 @@ pub struct ExecStdio {
 pub struct Runtime {
     options: DaemonOptions,
     factory: Arc<Factory>,
-    systemd: Systemd,
+    systemd: Arc<Systemd>,
+    scopes: DaemonScopes,
+    pool: Arc<MonitorPool>,
+    /// Scopes we created in this run (their `AddRef` is our reference: no `RefUnit`).
+    referenced: Mutex<HashSet<String>>,
     entries: Mutex<BTreeMap<String, Arc<Entry>>>,
     conn: OnceLock<zbus::Connection>,
     exec_counter: AtomicU64,
@@ -124,22 +137,33 @@ impl std::fmt::Debug for Runtime {
 
 impl Runtime {
     /// A runtime over `options.root`, talking to systemd through `systemd`, watching
-    /// monitors with `exits`.
+    /// monitors with `exits`. Must run inside the daemon's Tokio runtime, which then
+    /// drives every scope operation (the library's included).
     pub fn new(
         options: DaemonOptions,
         systemd: Systemd,
         exits: ExitWatcher,
     ) -> crate::Result<Runtime> {
+        let systemd = Arc::new(systemd);
+        let scopes = DaemonScopes::new(systemd.clone(), tokio::runtime::Handle::current())?;
         let factory = Factory::new(
             &options.root,
             FactoryOptions {
                 init_binary: Some(options.runtime_binary.clone()),
             },
-        )?;
+        )?
+        .with_manager_source(Arc::new(scopes.clone()));
+        let pool = Arc::new(MonitorPool::new(
+            options.runtime_binary.clone(),
+            options.root.clone(),
+        ));
         Ok(Runtime {
             options,
             factory: Arc::new(factory),
             systemd,
+            scopes,
+            pool,
+            referenced: Mutex::new(HashSet::new()),
             entries: Mutex::new(BTreeMap::new()),
             conn: OnceLock::new(),
             exec_counter: AtomicU64::new(0),
@@ -150,6 +174,11 @@ impl Runtime {
     /// Hands the bus connection over once it is built (signals go out through it).
     pub fn set_connection(&self, conn: zbus::Connection) {
         let _ = self.conn.set(conn);
+    }
+
+    /// Starts the idle monitors creates take (after recovery, off the create path).
+    pub fn start_monitors(&self) {
+        self.pool.refill();
     }
 
     /// The options the daemon runs with.
@@ -255,66 +284,55 @@ impl Runtime {
         bundle: &Path,
         options: CreateOptions,
     ) -> Result<OwnedObjectPath, BusError> {
-        // Check the config here too, so a bad one fails fast and names the field.
-        let check_bundle = bundle.to_path_buf();
-        let inline = options.config.clone();
-        blocking(move || {
-            let config = monitor::load_config(&check_bundle, inline.as_deref())?;
-            if !config.rootfs.is_dir() {
-                return Err(crate::config::ConfigError::invalid(
-                    "root.path",
-                    format!("`{}` is not a directory", config.rootfs.display()),
-                )
-                .into());
+        // The config is read and checked here, so a bad one fails fast and names the
+        // field; the monitor gets it ready to use.
+        let config = {
+            let bundle = bundle.to_path_buf();
+            let inline = options.config.clone();
+            let slice = options.slice.clone();
+            let id = id.to_owned();
+            blocking(move || checked_config(&bundle, inline.as_deref(), slice, &id)).await?
+        };
+        let unit = unit_name::for_container(&config.cgroups.scope_prefix, &config.cgroups.name);
+        let monitor = self.pool.take().await?;
+        // The monitor joins the scope with init (one StartTransientUnit, no attach call):
+        // it never stays in our cgroup once it has a container.
+        let mut extra_properties = options.scope_properties;
+        extra_properties.push(Property::new("PIDs", Value::U32s(vec![monitor.pid as u32])));
+        let scope = self.scopes.scope(
+            &config.cgroups,
+            unit.clone(),
+            ScopeOptions {
+                extra_properties,
+                ..ScopeOptions::default()
+            },
+        );
+        if scope.cached_paths().is_none() {
+            if let Some(paths) = predicted_paths(&self.scopes, &config, &unit) {
+                scope.remember_paths(paths);
             }
-            crate::config::validate(&config)?;
-            Ok(())
-        })
-        .await?;
-
+        }
         let request = MonitorRequest {
-            bundle: bundle.to_path_buf(),
-            config: options.config,
-            journal: options.stdout.is_none() && options.stderr.is_none(),
-        };
-        let launch = Launch {
-            binary: self.options.runtime_binary.clone(),
-            root: self.options.root.clone(),
             id: id.to_owned(),
-            request,
-            stdout: options.stdout,
-            stderr: options.stderr,
+            journal: options.stdout.is_none() && options.stderr.is_none(),
+            stdout: options.stdout.is_some(),
+            stderr: options.stderr.is_some(),
+            config,
         };
-        let (monitor_pid, reply, fds, control) = launch.run().await?;
-        let init_pid = match reply {
-            MonitorReply::Created { init_pid } => init_pid,
-            MonitorReply::Failed { code, message } => {
-                let code = crate::ErrorCode::ALL
-                    .into_iter()
-                    .find(|c| c.as_str() == code)
-                    .unwrap_or(crate::ErrorCode::SystemError);
-                return Err(BusError::new(super::error::name_for_code(code), message));
-            }
+        let stdio: Vec<OwnedFd> = options.stdout.into_iter().chain(options.stderr).collect();
+        let monitor_pid = monitor.pid;
+        let conversation = Conversation {
+            runtime: self.clone(),
+            monitor,
+            scope,
         };
+        let (init_pid, fds) = tokio::task::spawn_blocking(move || conversation.run(request, stdio))
+            .await
+            .map_err(|e| BusError::failed("talk to monitor", &e))??;
+        self.referenced_lock().insert(unit.as_str().to_owned());
         let id_owned = id.to_owned();
         let factory = self.factory.clone();
         let container = blocking(move || factory.load(&id_owned)).await?;
-        // The monitor joins the scope through our warm connection (it never connects to
-        // systemd itself); the ack tells it so. Without the ack (we failed or died) it
-        // attaches itself, so it never stays in our cgroup.
-        match self
-            .systemd
-            .attach_processes(container.unit_name(), &[monitor_pid as u32])
-            .await
-        {
-            Ok(()) => {
-                let _ = (&control).write_all(monitor::ATTACHED_ACK);
-            }
-            Err(error) => {
-                tracing::debug!(unit = %container.unit_name(), error = %super::error::chain(&error), "monitor not attached");
-            }
-        }
-        drop(control);
         if options.register {
             self.register_machine(&container, init_pid).await?;
         }
@@ -327,6 +345,10 @@ impl Runtime {
             .await;
         tracing::info!(id, init_pid, "container created");
         Ok(container_path(&entry.id))
+    }
+
+    fn referenced_lock(&self) -> std::sync::MutexGuard<'_, HashSet<String>> {
+        self.referenced.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Registers the new container's init with machined; on failure the container is
@@ -375,8 +397,13 @@ impl Runtime {
             }),
             journal: Mutex::new(journal),
         });
-        if let Err(error) = self.systemd.ref_unit(&entry.unit).await {
-            tracing::debug!(unit = %entry.unit, error = %super::error::chain(&error), "unit not referenced");
+        // A scope we just made carries our reference already (`AddRef`); one taken over
+        // from an earlier run needs it again (`RefUnit`).
+        let fresh = self.referenced_lock().remove(&entry.unit);
+        if !fresh {
+            if let Err(error) = self.systemd.ref_unit(&entry.unit).await {
+                tracing::debug!(unit = %entry.unit, error = %super::error::chain(&error), "unit not referenced");
+            }
         }
         self.table().insert(entry.id.clone(), entry.clone());
         if let Some(conn) = self.conn.get() {
@@ -393,14 +420,32 @@ impl Runtime {
             self.watch_monitor(entry.clone(), pid);
         }
         if let (Some(conn), false) = (self.conn.get(), stopped) {
-            super::oom::watch(
-                conn.clone(),
-                entry.id.clone(),
-                entry.unit.clone(),
-                container.config().cgroups.slice.clone(),
-            );
+            if let Some(paths) = self.scope_paths(container).await {
+                super::oom::watch(conn.clone(), entry.id.clone(), paths);
+            }
         }
         entry
+    }
+
+    /// The directories of `container`'s scope: remembered, or asked of systemd once.
+    async fn scope_paths(&self, container: &Container) -> Option<ScopePaths> {
+        if let Some(paths) = self.scopes.known_paths(container.unit_name()) {
+            return Some(paths);
+        }
+        let unit = UnitName::parse(container.unit_name()).ok()?;
+        let scope = self
+            .scopes
+            .scope(&container.config().cgroups, unit, ScopeOptions::default());
+        match scope.paths(&self.systemd).await {
+            Ok(paths) => {
+                self.scopes.note(&scope);
+                Some(paths)
+            }
+            Err(error) => {
+                tracing::debug!(unit = %container.unit_name(), error = %super::error::chain(&error), "no scope directories");
+                None
+            }
+        }
     }
 
     /// Waits (without a thread) for the monitor to exit, then publishes the end of init.
@@ -428,6 +473,23 @@ impl Runtime {
             },
         )
         .await;
+        monitor::mark_exit_reported(&dir);
+    }
+
+    /// Emits, once, the end of containers that stopped while no daemon ran: `Exited`,
+    /// `StatusChanged` and PropertiesChanged, as if we had seen it happen. Called after
+    /// the bus name is ours, so subscribers that match on it get them.
+    pub async fn announce_exits(&self, entries: &[(Arc<Entry>, u32)]) {
+        for (entry, init_pid) in entries {
+            let live = entry.live();
+            let before = Live {
+                status: "running".to_owned(),
+                init_pid: *init_pid,
+                exit: None,
+            };
+            self.emit(entry, &before, &live).await;
+            monitor::mark_exit_reported(&self.factory.store().container_dir(&entry.id));
+        }
     }
 
     /// Stores a new live view and emits what changed.
@@ -436,6 +498,11 @@ impl Runtime {
         if old == live {
             return;
         }
+        self.emit(entry, &old, &live).await;
+    }
+
+    /// Emits the signals of the change from `old` to `live`.
+    async fn emit(&self, entry: &Arc<Entry>, old: &Live, live: &Live) {
         let Some(conn) = self.conn.get() else { return };
         let path = container_path(&entry.id);
         let Ok(iface) = conn
@@ -595,7 +662,6 @@ impl Runtime {
             }
         })
         .await?;
-        let _ = self.systemd.unref_unit(&entry.unit).await;
         self.table().remove(id);
         drop(op);
         if let Some(conn) = self.conn.get() {
@@ -664,7 +730,12 @@ impl Runtime {
         });
         process.user = request.user;
         process.terminal = request.tty;
-        let journal = entry.journal_copy();
+        let journal = match entry.journal_copy() {
+            None if !request.tty && (stdio.stdout.is_none() || stdio.stderr.is_none()) => {
+                self.open_journal(&entry).await
+            }
+            journal => journal,
+        };
         process.stdin = stdio.stdin.map_or(Stdio::Null, Stdio::Fd);
         let (journal_out, journal_err) = match journal {
             Some((out, err)) => (Some(out), Some(err)),
@@ -692,6 +763,46 @@ impl Runtime {
         );
         self.reap_exec(entry, exec_id.clone(), process);
         Ok((pid, exec_id, console))
+    }
+
+    /// Journal streams for the container's scope, kept for later execs: a container
+    /// created with output files, or taken over after a restart, has none yet. An idle
+    /// monitor moved into the scope connects them (journald takes the unit from the
+    /// connecting process's cgroup, then from the stream header once it is gone), hands
+    /// them over and leaves. `None` (output to `/dev/null`) if that fails.
+    async fn open_journal(&self, entry: &Arc<Entry>) -> Option<(OwnedFd, OwnedFd)> {
+        let monitor = self.pool.take().await.ok()?;
+        if let Err(error) = self
+            .systemd
+            .attach_processes(&entry.unit, &[monitor.pid as u32])
+            .await
+        {
+            // Dropping the socket ends the monitor, still in our cgroup and idle.
+            tracing::debug!(unit = %entry.unit, error = %super::error::chain(&error), "no journal helper");
+            return None;
+        }
+        let request = ToMonitor::OpenJournal {
+            id: entry.id.clone(),
+            unit: entry.unit.clone(),
+        };
+        let received = tokio::task::spawn_blocking(move || {
+            monitor
+                .control
+                .set_read_timeout(Some(JOURNAL_TIMEOUT))
+                .ok()?;
+            wire::send(&monitor.control, &request, &[]).ok()?;
+            match wire::recv::<FromMonitor>(&monitor.control).ok()? {
+                (FromMonitor::Journal, fds) => <[OwnedFd; 2]>::try_from(fds).ok(),
+                _ => None,
+            }
+        })
+        .await
+        .ok()
+        .flatten();
+        let [out, err] = received?;
+        let copies = (out.try_clone().ok()?, err.try_clone().ok()?);
+        *entry.journal.lock().unwrap_or_else(|p| p.into_inner()) = Some((out, err));
+        Some(copies)
     }
 
     /// Reaps an exec'd process (it is our child) and signals its end.
@@ -734,6 +845,10 @@ pub struct CreateOptions {
     pub stderr: Option<OwnedFd>,
     /// Register init as a machine with systemd-machined (`RegisterMachine`).
     pub register: bool,
+    /// The scope's slice instead of the config's (`Slice`).
+    pub slice: Option<String>,
+    /// Further scope properties, checked (`ScopeProperties`).
+    pub scope_properties: Vec<Property>,
 }
 
 /// What to exec.
@@ -833,92 +948,179 @@ async fn blocking<T: Send + 'static>(
     }
 }
 
-/// One monitor start: spawn, send the request, read the reply (and journal fds).
-struct Launch {
-    binary: PathBuf,
-    root: PathBuf,
-    id: String,
-    request: MonitorRequest,
-    stdout: Option<OwnedFd>,
-    stderr: Option<OwnedFd>,
+/// The config of a create: read, with the `Slice` option and the id as the scope name
+/// applied, checked.
+fn checked_config(
+    bundle: &Path,
+    inline: Option<&str>,
+    slice: Option<String>,
+    id: &str,
+) -> crate::Result<Config> {
+    let mut config = monitor::load_config(bundle, inline)?;
+    if !config.rootfs.is_dir() {
+        return Err(crate::config::ConfigError::invalid(
+            "root.path",
+            format!("`{}` is not a directory", config.rootfs.display()),
+        )
+        .into());
+    }
+    if let Some(slice) = slice {
+        config.cgroups.slice = slice;
+    }
+    if config.cgroups.name.is_empty() {
+        config.cgroups.name = id.to_owned();
+    }
+    crate::config::validate(&config)?;
+    Ok(config)
 }
 
-impl Launch {
-    async fn run(self) -> Result<(i32, MonitorReply, Vec<OwnedFd>, UnixStream), BusError> {
-        let (ours, theirs) =
-            UnixStream::pair().map_err(|e| BusError::failed("make monitor socket", &e))?;
-        // The monitor runs from the daemon's one sealed copy of the binary: its init then
-        // reuses that memfd (`/proc/self/exe` is sealed) instead of copying the binary on
-        // every create, and a replaced binary on disk cannot reach a running container.
-        let sealed = crate::process::sealed_init_binary(Some(&self.binary)).map_err(|e| {
-            BusError::failed(&format!("seal monitor `{}`", self.binary.display()), &e)
-        })?;
-        let null = || std::process::Stdio::null();
-        let mut command =
-            tokio::process::Command::new(format!("/proc/self/fd/{}", sealed.as_raw_fd()));
-        command
-            .arg0("unitbox")
-            .arg("monitor")
-            .arg("--root")
-            .arg(&self.root)
-            .arg("--id")
-            .arg(&self.id)
-            .stdin(std::process::Stdio::from(OwnedFd::from(theirs)))
-            .stdout(self.stdout.map_or_else(null, std::process::Stdio::from))
-            .stderr(self.stderr.map_or_else(null, std::process::Stdio::from))
-            .kill_on_drop(false);
-        let mut child = command.spawn().map_err(|e| {
-            BusError::failed(&format!("start monitor `{}`", self.binary.display()), &e)
-        })?;
-        drop(sealed);
-        let pid = child.id().map_or(0, |p| p as i32);
-        // Reap the monitor whenever it ends; exit detection uses its pidfd.
-        tokio::spawn(async move {
-            let _ = child.wait().await;
-        });
-        let request = self.request;
-        tokio::task::spawn_blocking(move || exchange(ours, &request))
-            .await
-            .map_err(|e| BusError::failed("talk to monitor", &e))?
-            .map(|(reply, fds, sock)| (pid, reply, fds, sock))
-    }
+/// Where systemd will put the new scope: `<slice path>/<unit>`, when no component needs
+/// systemd's `cg_escape`; `None` means ask systemd after the start.
+fn predicted_paths(scopes: &DaemonScopes, config: &Config, unit: &UnitName) -> Option<ScopePaths> {
+    let cgroup = format!(
+        "{}/{}",
+        slice_cgroup_path(&config.cgroups.slice),
+        unit.as_str()
+    );
+    cgroup
+        .split('/')
+        .filter(|c| !c.is_empty())
+        .all(needs_no_escape)
+        .then(|| ScopePaths::new(scopes.mode(), &cgroup))
 }
 
-/// Sends the request line and reads the reply line with its descriptors.
-fn exchange(
-    sock: UnixStream,
-    request: &MonitorRequest,
-) -> Result<(MonitorReply, Vec<OwnedFd>, UnixStream), BusError> {
-    use std::os::fd::AsFd;
-    let fail = |e: &dyn std::error::Error| BusError::failed("talk to monitor", e);
-    let mut line = serde_json::to_vec(request).map_err(|e| fail(&e))?;
-    line.push(b'\n');
-    (&sock).write_all(&line).map_err(|e| fail(&e))?;
-    sock.set_read_timeout(Some(CREATE_TIMEOUT))
-        .map_err(|e| fail(&e))?;
-    let mut buf = vec![0u8; 64 * 1024];
-    let mut text = Vec::new();
-    let mut fds = Vec::new();
-    loop {
-        let received =
-            crate::sys::scm::recv_with_fds(sock.as_fd(), &mut buf).map_err(|e| fail(&e))?;
-        fds.extend(received.fds);
-        if received.len == 0 {
-            break;
+/// Whether systemd's `cg_escape` (cgroup-util.c) leaves a cgroup name as it is: it
+/// prefixes `_` to names starting with `_` or `.`, kernel file names, and names whose part
+/// before the last dot is a controller's.
+fn needs_no_escape(name: &str) -> bool {
+    const CONTROLLERS: &[&str] = &[
+        "cpu",
+        "cpuacct",
+        "cpuset",
+        "io",
+        "blkio",
+        "memory",
+        "devices",
+        "pids",
+        "bpf-firewall",
+        "bpf-devices",
+        "bpf-foreign",
+        "bpf-socket-bind",
+        "bpf-restrict-network-interfaces",
+    ];
+    let stem = name.rsplit_once('.').map_or(name, |(stem, _)| stem);
+    !name.is_empty()
+        && !name.starts_with(['_', '.'])
+        && !name.starts_with("cgroup.")
+        && !["notify_on_release", "release_agent", "tasks"].contains(&name)
+        && !CONTROLLERS.contains(&stem)
+}
+
+/// One create through an idle monitor: send the request, make the scope when it asks,
+/// undo it if the create fails, return init's pid and the journal streams.
+struct Conversation {
+    runtime: Arc<Runtime>,
+    monitor: IdleMonitor,
+    scope: Scope,
+}
+
+impl Conversation {
+    /// Runs on the blocking pool; scope calls go to the daemon's runtime.
+    fn run(
+        self,
+        request: MonitorRequest,
+        stdio: Vec<OwnedFd>,
+    ) -> Result<(i32, Vec<OwnedFd>), BusError> {
+        let mut applied = false;
+        let result = self.talk(request, stdio, &mut applied);
+        if result.is_err() && applied {
+            // The monitor told us why (or died); now the scope, init and the monitor go.
+            let handle = tokio::runtime::Handle::current();
+            if let Err(error) =
+                handle.block_on(super::scopes::destroy(&self.scope, &self.runtime.systemd))
+            {
+                tracing::warn!(unit = %self.scope.unit(), error = %super::error::chain(&error), "undo scope of failed create");
+            }
+            self.runtime.scopes.forget(self.scope.unit().as_str());
         }
-        text.extend_from_slice(&buf[..received.len]);
-        if text.ends_with(b"\n") {
-            break;
+        result
+    }
+
+    fn talk(
+        &self,
+        request: MonitorRequest,
+        stdio: Vec<OwnedFd>,
+        applied: &mut bool,
+    ) -> Result<(i32, Vec<OwnedFd>), BusError> {
+        let control = &self.monitor.control;
+        let fail = |e: &dyn std::error::Error| BusError::failed("talk to monitor", e);
+        control
+            .set_read_timeout(Some(CREATE_TIMEOUT))
+            .map_err(|e| fail(&e))?;
+        let fds: Vec<_> = stdio.iter().map(|fd| fd.as_fd()).collect();
+        wire::send(control, &ToMonitor::Create(Box::new(request)), &fds).map_err(|e| fail(&e))?;
+        drop(stdio);
+        let handle = tokio::runtime::Handle::current();
+        let sd = &*self.runtime.systemd;
+        // Why the scope could not be made: reported instead of the monitor's echo of it.
+        let mut refusal = None;
+        loop {
+            let (message, fds) = match wire::recv::<FromMonitor>(control) {
+                Ok(received) => received,
+                Err(error) => {
+                    return Err(refusal.unwrap_or_else(|| {
+                        BusError::new(
+                            ErrorKind::OperationFailed,
+                            format!(
+                                "monitor exited without an answer: {}",
+                                super::error::chain(&error)
+                            ),
+                        )
+                    }))
+                }
+            };
+            let answer = match message {
+                FromMonitor::Apply { pid } => {
+                    let made = handle.block_on(async {
+                        self.scope.apply(sd, pid).await?;
+                        self.scope.cgroup_paths(sd).await
+                    });
+                    self.runtime.scopes.note(&self.scope);
+                    match made {
+                        Ok(paths) => {
+                            *applied = true;
+                            ToMonitor::Applied { paths }
+                        }
+                        Err(error) => {
+                            let message = super::error::chain(&error);
+                            refusal = Some(BusError::from(error));
+                            ToMonitor::ApplyFailed { message }
+                        }
+                    }
+                }
+                // Undone once the monitor has said why it failed: the scope holds the
+                // monitor too, and removing it now would kill the messenger.
+                FromMonitor::Destroy => ToMonitor::Destroyed,
+                FromMonitor::Created { init_pid } => return Ok((init_pid, fds)),
+                FromMonitor::Failed { code, message } => {
+                    let code = crate::ErrorCode::ALL
+                        .into_iter()
+                        .find(|c| c.as_str() == code)
+                        .unwrap_or(crate::ErrorCode::SystemError);
+                    return Err(refusal.unwrap_or_else(|| {
+                        BusError::new(super::error::name_for_code(code), message)
+                    }));
+                }
+                FromMonitor::Journal => {
+                    return Err(BusError::new(
+                        ErrorKind::OperationFailed,
+                        "monitor answered out of turn",
+                    ))
+                }
+            };
+            wire::send(control, &answer, &[]).map_err(|e| fail(&e))?;
         }
     }
-    if text.is_empty() {
-        return Err(BusError::new(
-            ErrorKind::OperationFailed,
-            "monitor exited without an answer",
-        ));
-    }
-    let reply = serde_json::from_slice(&text).map_err(|e| fail(&e))?;
-    Ok((reply, fds, sock))
 }
 
 #[cfg(test)]
@@ -957,6 +1159,21 @@ mod tests {
         );
         let r = parse_resources(r#"{"pids": {"limit": 50}}"#).unwrap();
         assert_eq!(r.pids_limit, Some(50));
+    }
+
+    #[test]
+    fn cgroup_names_that_systemd_would_escape_are_not_predicted() {
+        for (name, plain) in [
+            ("unitbox-web.scope", true),
+            ("machine.slice", true),
+            ("cpu.scope", false),
+            ("bpf-firewall.scope", false),
+            ("_x.scope", false),
+            ("cgroup.procs", false),
+            ("tasks", false),
+        ] {
+            assert_eq!(needs_no_escape(name), plain, "{name}");
+        }
     }
 
     #[test]

@@ -30,12 +30,15 @@ const SCOPE_IFACE: &str = "org.freedesktop.systemd1.Scope";
 const MEMSW_FILE: &str = "memory.memsw.limit_in_bytes";
 
 /// Choices of a scope beyond the config's `Cgroup`.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct ScopeOptions {
     /// `Description=` of the unit (default `unitbox container <name>`).
     pub description: Option<String>,
     /// Register the container with systemd-machined, so `machinectl list/status` show it.
     pub register_machine: Option<machined::Registration>,
+    /// Further `StartTransientUnit` properties, checked by the caller (unitboxd's
+    /// `ScopeProperties`); they come after the resources and before the annotations.
+    pub extra_properties: Vec<Property>,
 }
 
 /// A container's scope, driven asynchronously through a [`Systemd`] client (the daemon
@@ -97,6 +100,7 @@ impl Scope {
         ];
         props.extend(properties::accounting_properties(self.mode));
         props.extend(resource_props);
+        props.extend(self.options.extra_properties.iter().cloned());
         for (name, text) in &self.cgroup.systemd_properties {
             props.push(properties::annotation_property(name, text)?);
         }
@@ -125,7 +129,14 @@ impl Scope {
         }
     }
 
-    fn cached_paths(&self) -> Option<ScopePaths> {
+    /// Seeds the directories (known from an earlier handle on the same scope), so that
+    /// [`Scope::paths`] does not ask systemd.
+    pub fn remember_paths(&self, paths: ScopePaths) {
+        *self.paths.lock().unwrap_or_else(|e| e.into_inner()) = Some(paths);
+    }
+
+    /// The directories, if already known.
+    pub fn cached_paths(&self) -> Option<ScopePaths> {
         self.paths.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 

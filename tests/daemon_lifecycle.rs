@@ -37,7 +37,9 @@ fn lifecycle_through_busctl() {
             support::systemctl_show("unitbox-life.scope", "ActiveState"),
             "active"
         );
-        // Containers and monitors never live in the daemon's cgroup.
+        // Containers and monitors with a container never live in the daemon's cgroup: besides
+        // the daemon it holds only idle monitors (started ahead of need), none of which is
+        // the parent of anything.
         let daemon_procs = run_ok(
             "busctl",
             &[
@@ -52,11 +54,24 @@ fn lifecycle_through_busctl() {
             ],
         );
         let daemon_procs: serde_json::Value = serde_json::from_str(daemon_procs.trim()).unwrap();
-        assert_eq!(
-            daemon_procs["data"][0].as_array().unwrap().len(),
-            1,
-            "{daemon_procs}"
-        );
+        let procs = daemon_procs["data"][0].as_array().unwrap();
+        let daemon = daemon_pid();
+        for proc in procs {
+            let pid = proc[1].as_u64().unwrap();
+            if pid == u64::from(daemon) {
+                continue;
+            }
+            assert!(
+                proc[2].as_str().unwrap().starts_with("unitbox monitor"),
+                "{daemon_procs}"
+            );
+            let children = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
+                .unwrap_or_default();
+            assert!(
+                children.trim().is_empty(),
+                "monitor {pid} in the daemon's cgroup has children {children}"
+            );
+        }
 
         manager_ok("StartContainer", &["s", "life"]);
         assert_eq!(status("life"), "running");
@@ -388,5 +403,125 @@ fn register_makes_the_container_a_machine() {
             ],
         );
         assert!(!units.split_whitespace().any(|w| w == "active"), "{units}");
+    });
+}
+
+/// `CreateContainer` through zbus (busctl shows no error names); the D-Bus error name and
+/// message.
+fn create_error(id: &str, bundle: &str, options: Options) -> (String, String) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let conn = zbus::Connection::system().await.unwrap();
+        let manager = zbus::Proxy::new(&conn, BUS, MANAGER, MANAGER_IFACE)
+            .await
+            .unwrap();
+        match manager
+            .call::<_, _, zbus::OwnedObjectPath>("CreateContainer", &(id, bundle, options))
+            .await
+        {
+            Err(zbus::Error::MethodError(name, message, _)) => {
+                (name.to_string(), message.unwrap_or_default())
+            }
+            // zbus turns the standard names into `fdo::Error`.
+            Err(zbus::Error::FDO(error)) => (
+                zbus::DBusError::name(&*error).to_string(),
+                zbus::DBusError::description(&*error)
+                    .unwrap_or_default()
+                    .to_owned(),
+            ),
+            other => panic!("CreateContainer {id}: {other:?}"),
+        }
+    })
+}
+
+type Options = std::collections::HashMap<&'static str, zbus::Variant<'static>>;
+
+#[test]
+fn slice_and_scope_properties_shape_the_scope() {
+    support::in_systemd(|| {
+        install_service();
+        let bundle = bundle_with(
+            "daemon-slice",
+            &spec("trap 'exit 3' INT; trap 'exit 7' TERM; while :; do sleep 1; done"),
+        );
+        manager_ok(
+            "RunContainer",
+            &[
+                "ssa{sv}",
+                "sliced",
+                &bundle,
+                "2",
+                "Slice",
+                "s",
+                "unitbox_test.slice",
+                "ScopeProperties",
+                "a(sv)",
+                "2",
+                "TimeoutStopUSec",
+                "t",
+                "7000000",
+                "KillSignal",
+                "i",
+                "2",
+            ],
+        );
+        let unit = "unitbox-sliced.scope";
+        assert_eq!(support::systemctl_show(unit, "Slice"), "unitbox_test.slice");
+        assert_eq!(support::systemctl_show(unit, "TimeoutStopUSec"), "7s");
+        assert_eq!(support::systemctl_show(unit, "KillSignal"), "2");
+        let init = property("sliced", "InitPid").as_u64().unwrap();
+        let cgroup = std::fs::read_to_string(format!("/proc/{init}/cgroup")).unwrap();
+        assert!(
+            cgroup.contains("/unitbox_test.slice/unitbox-sliced.scope"),
+            "{cgroup}"
+        );
+        // `systemctl stop` now sends SIGINT (KillSignal=2): the INT trap answers, not TERM's.
+        run_ok("systemctl", &["stop", unit]);
+        wait_for("sliced stopped", Duration::from_secs(5), || {
+            status("sliced") == "stopped"
+        });
+        assert_eq!(property("sliced", "ExitCode"), 1, "CLD_EXITED");
+        assert_eq!(
+            property("sliced", "ExitStatus"),
+            3,
+            "the INT trap's exit code"
+        );
+        manager_ok("DestroyContainer", &["st", "sliced", "0"]);
+
+        // A key off the whitelist, a wrong type, a bad slice: InvalidArgs naming it, and
+        // nothing made.
+        let invalid = "org.freedesktop.DBus.Error.InvalidArgs";
+        let props = |name: &str, value: zbus::Variant<'static>| {
+            let mut options = Options::new();
+            options.insert(
+                "ScopeProperties",
+                zbus::Variant::from(vec![(name.to_owned(), value)]),
+            );
+            options
+        };
+        let (name, message) = create_error("bad1", &bundle, props("PIDs", 1u32.into()));
+        assert_eq!(name, invalid);
+        assert!(message.contains("ScopeProperties.PIDs"), "{message}");
+        let (name, message) = create_error("bad2", &bundle, props("TasksMax", "10".into()));
+        assert_eq!(name, invalid);
+        assert!(
+            message.contains("ScopeProperties.TasksMax") && message.contains("`t`"),
+            "{message}"
+        );
+        let mut options = Options::new();
+        options.insert("Slice", zbus::Variant::from("no-slice"));
+        let (name, message) = create_error("bad3", &bundle, options);
+        assert_eq!(name, invalid);
+        assert!(message.contains("Slice"), "{message}");
+        let listed = manager_ok("ListContainers", &[]);
+        assert!(listed[0].as_array().unwrap().is_empty(), "{listed}");
+        let left = run_ok(
+            "systemctl",
+            &["list-units", "--all", "--no-legend", "unitbox-*.scope"],
+        );
+        assert!(left.trim().is_empty(), "scopes left: {left}");
     });
 }

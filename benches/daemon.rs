@@ -28,8 +28,12 @@ fn env_number(name: &str, default: usize) -> usize {
         .unwrap_or(default)
 }
 
-/// One create→start→exit→delete through the daemon; returns its wall time.
-async fn dbus_cycle(conn: &zbus::Connection, id: &str, bundle: &str) -> Duration {
+/// The steps of one cycle: RunContainer's reply, then `Exited`, then DestroyContainer's
+/// reply.
+type Steps = [Duration; 3];
+
+/// One create→start→exit→delete through the daemon; returns its wall time and steps.
+async fn dbus_cycle(conn: &zbus::Connection, id: &str, bundle: &str) -> (Duration, Steps) {
     let m = Proxy::new(conn, BUS, MANAGER, MANAGER_IFACE).await.unwrap();
     let path = unitbox::daemon::path::container_path(id);
     let rule = MatchRule::builder()
@@ -47,15 +51,22 @@ async fn dbus_cycle(conn: &zbus::Connection, id: &str, bundle: &str) -> Duration
         .call("RunContainer", &(id, bundle, Options::new()))
         .await
         .unwrap();
+    let ran = start.elapsed();
     let msg = exited.next().await.unwrap().unwrap();
     let (code, status): (i32, i32) = msg.body().deserialize().unwrap();
     assert_eq!((code, status), (1, 0), "{id} exited cleanly");
+    let exited_at = start.elapsed();
     let _: () = m.call("DestroyContainer", &(id, 0u64)).await.unwrap();
-    start.elapsed()
+    let total = start.elapsed();
+    (total, [ran, exited_at - ran, total - exited_at])
 }
 
 /// `clients` concurrent clients, each with its own connection, `cycles` cycles each.
-async fn dbus_round(bundle: &str, clients: usize, cycles: usize) -> (Vec<Duration>, Duration) {
+async fn dbus_round(
+    bundle: &str,
+    clients: usize,
+    cycles: usize,
+) -> (Vec<Duration>, Vec<Steps>, Duration) {
     let start = Instant::now();
     let tasks = (0..clients).map(|c| {
         let bundle = bundle.to_owned();
@@ -68,8 +79,25 @@ async fn dbus_round(bundle: &str, clients: usize, cycles: usize) -> (Vec<Duratio
             times
         }
     });
-    let times = futures_util::future::join_all(tasks).await.concat();
-    (times, start.elapsed())
+    let cycles = futures_util::future::join_all(tasks).await.concat();
+    let (times, steps) = cycles.into_iter().unzip();
+    (times, steps, start.elapsed())
+}
+
+/// Medians of each step.
+fn report_steps(steps: &[Steps]) {
+    let median = |i: usize| {
+        let mut v: Vec<Duration> = steps.iter().map(|s| s[i]).collect();
+        v.sort();
+        v[v.len() / 2].as_secs_f64() * 1000.0
+    };
+    println!(
+        "{:<28} RunContainer {:.1} ms, to Exited {:.1} ms, DestroyContainer {:.1} ms",
+        "  steps (median)",
+        median(0),
+        median(1),
+        median(2)
+    );
 }
 
 /// The same cycle with the crun CLI (`crun run` creates, starts, waits and deletes).
@@ -174,10 +202,12 @@ fn bench_dbus_against_crun() {
         rt.block_on(dbus_round(&bundle, 1, 2));
         let idle = daemon_rss_kib();
 
-        let (t, total) = rt.block_on(dbus_round(&bundle, 1, cycles));
+        let (t, steps, total) = rt.block_on(dbus_round(&bundle, 1, cycles));
         report("unitboxd D-Bus, 1 client", t, total);
-        let (t, total) = rt.block_on(dbus_round(&bundle, 8, cycles.div_ceil(2)));
+        report_steps(&steps);
+        let (t, steps, total) = rt.block_on(dbus_round(&bundle, 8, cycles.div_ceil(2)));
         report("unitboxd D-Bus, 8 clients", t, total);
+        report_steps(&steps);
         let (t, total) = crun_round(&bundle, 1, cycles);
         report("crun CLI, 1 client", t, total);
         let (t, total) = crun_round(&bundle, 8, cycles.div_ceil(2));

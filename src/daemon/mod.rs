@@ -93,6 +93,7 @@ async fn serve(options: DaemonOptions) -> Result<(), DaemonError> {
     let systemd = Systemd::connect(Bus::System)
         .await
         .map_err(DaemonError::Systemd)?;
+    hold_job_matches(&systemd).await;
     let exits = watch::ExitWatcher::start().map_err(DaemonError::Runtime)?;
     let runtime = Arc::new(Runtime::new(options, systemd, exits).map_err(DaemonError::Library)?);
     let conn = zbus::connection::Builder::system()
@@ -121,6 +122,27 @@ async fn serve(options: DaemonOptions) -> Result<(), DaemonError> {
     // Containers and their monitors live on in their scopes; a restarted daemon re-adopts them.
     tracing::info!("stopping; containers keep running");
     Ok(())
+}
+
+/// Holds systemd's `JobRemoved` match (and its name-owner match) for the daemon's life.
+/// zbus counts match rules per connection, so every job wait (each scope start and stop)
+/// then reuses them instead of adding them on the bus before the call and removing them
+/// after. Best effort: without it, job waits add their own.
+async fn hold_job_matches(systemd: &Systemd) {
+    use futures_util::StreamExt;
+    let Ok(conn) = systemd.connection().await else {
+        return;
+    };
+    let Ok(manager) = crate::systemd::proxy::ManagerProxy::new(&conn).await else {
+        return;
+    };
+    let Ok(mut removed) = manager.receive_job_removed().await else {
+        return;
+    };
+    tokio::spawn(async move {
+        let _manager = manager;
+        while removed.next().await.is_some() {}
+    });
 }
 
 #[cfg(test)]

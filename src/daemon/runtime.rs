@@ -6,7 +6,7 @@
 //! status changes go through [`Runtime::publish`], the one place that emits
 //! PropertiesChanged, `StatusChanged` and `Exited`.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -36,6 +36,9 @@ use crate::systemd::machined::{self, Registration};
 use crate::systemd::properties::{Property, Value};
 use crate::systemd::unit_name::{self, slice_cgroup_path, UnitName};
 use crate::systemd::{Scope, ScopeOptions};
+
+/// The Container interface name (PropertiesChanged names it).
+const CONTAINER_INTERFACE: &str = "io.unitbox.runtime1.Container";
 
 /// How long a monitor may take to create a container (scope job included).
 const CREATE_TIMEOUT: Duration = Duration::from_secs(120);
@@ -284,6 +287,7 @@ impl Runtime {
         bundle: &Path,
         options: CreateOptions,
     ) -> Result<OwnedObjectPath, BusError> {
+        let started = std::time::Instant::now();
         // The config is read and checked here, so a bad one fails fast and names the
         // field; the monitor gets it ready to use.
         let config = {
@@ -295,6 +299,11 @@ impl Runtime {
         };
         let unit = unit_name::for_container(&config.cgroups.scope_prefix, &config.cgroups.name);
         let monitor = self.pool.take().await?;
+        tracing::debug!(
+            id,
+            us = started.elapsed().as_micros(),
+            "config checked, monitor taken"
+        );
         // The monitor joins the scope with init (one StartTransientUnit, no attach call):
         // it never stays in our cgroup once it has a container.
         let mut extra_properties = options.scope_properties;
@@ -329,6 +338,11 @@ impl Runtime {
         let (init_pid, fds) = tokio::task::spawn_blocking(move || conversation.run(request, stdio))
             .await
             .map_err(|e| BusError::failed("talk to monitor", &e))??;
+        tracing::debug!(
+            id,
+            us = started.elapsed().as_micros(),
+            "monitor created the container"
+        );
         self.referenced_lock().insert(unit.as_str().to_owned());
         let id_owned = id.to_owned();
         let factory = self.factory.clone();
@@ -343,7 +357,12 @@ impl Runtime {
         let entry = self
             .adopt(&container, Some(monitor_pid), journal, None)
             .await;
-        tracing::info!(id, init_pid, "container created");
+        tracing::info!(
+            id,
+            init_pid,
+            us = started.elapsed().as_micros(),
+            "container created"
+        );
         Ok(container_path(&entry.id))
     }
 
@@ -504,48 +523,52 @@ impl Runtime {
     /// Emits the signals of the change from `old` to `live`.
     async fn emit(&self, entry: &Arc<Entry>, old: &Live, live: &Live) {
         let Some(conn) = self.conn.get() else { return };
-        let path = container_path(&entry.id);
-        let Ok(iface) = conn
-            .object_server()
-            .interface::<_, ContainerObject>(path)
-            .await
-        else {
+        let Ok(emitter) = SignalEmitter::new(conn, container_path(&entry.id)) else {
             return;
         };
-        let emitter = iface.signal_emitter();
-        let object = iface.get().await;
+        // One PropertiesChanged for everything that changed (zbus's per-property helpers
+        // would send one message each), then the dedicated signals.
+        let mut changed: HashMap<&str, zbus::Variant<'_>> = HashMap::new();
         if old.status != live.status {
-            let _ = object.status_changed(emitter).await;
-            let _ = ContainerObject::status_changed_sig(emitter, &live.status).await;
+            changed.insert("Status", live.status.as_str().into());
         }
         if old.init_pid != live.init_pid {
-            let _ = object.init_pid_changed(emitter).await;
+            changed.insert("InitPid", live.init_pid.into());
         }
         if old.exit != live.exit {
-            let _ = object.exit_code_changed(emitter).await;
-            let _ = object.exit_status_changed(emitter).await;
-            if let Some(exit) = live.exit {
-                let _ = ContainerObject::exited(emitter, exit.code, exit.status).await;
-            }
+            changed.insert("ExitCode", live.exit.map_or(0, |e| e.code).into());
+            changed.insert("ExitStatus", live.exit.map_or(0, |e| e.status).into());
+        }
+        if changed.is_empty() {
+            return;
+        }
+        if let Ok(iface) = zbus::names::InterfaceName::try_from(CONTAINER_INTERFACE) {
+            let _ = zbus::fdo::Properties::properties_changed(
+                &emitter,
+                iface,
+                changed,
+                std::borrow::Cow::Borrowed(&[]),
+            )
+            .await;
+        }
+        if old.status != live.status {
+            let _ = ContainerObject::status_changed_sig(&emitter, &live.status).await;
+        }
+        if let (true, Some(exit)) = (old.exit != live.exit, live.exit) {
+            let _ = ContainerObject::exited(&emitter, exit.code, exit.status).await;
         }
     }
 
-    /// Re-derives the status from the library and publishes it.
-    async fn refresh(&self, entry: &Arc<Entry>) {
-        let factory = self.factory.clone();
-        let id = entry.id.clone();
-        let Ok(container) = blocking(move || factory.load(&id)).await else {
-            return;
-        };
+    /// Publishes the status the library derived after a verb.
+    async fn refresh(&self, entry: &Arc<Entry>, status: crate::container::Status, init_pid: i32) {
         let mut live = entry.live();
-        let status = container.status();
         if status == crate::container::Status::Stopped || live.exit.is_some() {
             // The monitor watcher publishes the end, with the exit status; a refresh that
             // raced with it must not bring the container back to life.
             return;
         }
         live.status = status.as_str().to_owned();
-        live.init_pid = container.state().init_pid as u32;
+        live.init_pid = u32::try_from(init_pid).unwrap_or(0);
         self.publish(entry, live).await;
     }
 
@@ -565,12 +588,15 @@ impl Runtime {
         }
         let factory = self.factory.clone();
         let id = id.to_owned();
-        let value = blocking(move || {
+        let (value, status, init_pid) = blocking(move || {
             let mut container = factory.load(&id)?;
-            verb(&mut container)
+            let value = verb(&mut container)?;
+            // The status after the verb, from the same handle (no second load).
+            let status = container.refresh_status();
+            Ok((value, status, container.state().init_pid))
         })
         .await?;
-        self.refresh(&entry).await;
+        self.refresh(&entry, status, init_pid).await;
         drop(op);
         Ok((entry, value))
     }
@@ -1081,11 +1107,13 @@ impl Conversation {
             };
             let answer = match message {
                 FromMonitor::Apply { pid } => {
+                    tracing::debug!(unit = %self.scope.unit(), "monitor asks for the scope");
                     let made = handle.block_on(async {
                         self.scope.apply(sd, pid).await?;
                         self.scope.cgroup_paths(sd).await
                     });
                     self.runtime.scopes.note(&self.scope);
+                    tracing::debug!(unit = %self.scope.unit(), ok = made.is_ok(), "scope made");
                     match made {
                         Ok(paths) => {
                             *applied = true;

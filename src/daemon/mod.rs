@@ -104,6 +104,12 @@ async fn serve(options: DaemonOptions) -> Result<(), DaemonError> {
         .await
         .map_err(DaemonError::Bus)?;
     runtime.set_connection(conn.clone());
+    scopes::hold_slice_controllers(
+        runtime.systemd(),
+        &crate::config::Cgroup::default().slice,
+        runtime.cgroup_mode(),
+    )
+    .await;
     let recovered = recover::recover(&runtime).await;
     conn.request_name(BUS_NAME)
         .await

@@ -194,6 +194,11 @@ impl Runtime {
         &self.systemd
     }
 
+    /// The host's cgroup layout.
+    pub fn cgroup_mode(&self) -> crate::cgroupfs::CgroupMode {
+        self.scopes.mode()
+    }
+
     /// The library factory.
     pub fn factory(&self) -> &Arc<Factory> {
         &self.factory
@@ -440,7 +445,14 @@ impl Runtime {
         }
         if let (Some(conn), false) = (self.conn.get(), stopped) {
             if let Some(paths) = self.scope_paths(container).await {
-                super::oom::watch(conn.clone(), entry.id.clone(), paths);
+                // Opening the event files and starting the forwarder is blocking work that
+                // the create's reply need not wait for.
+                let (conn, id) = (conn.clone(), entry.id.clone());
+                let handle = tokio::runtime::Handle::current();
+                tokio::task::spawn_blocking(move || {
+                    let _entered = handle.enter();
+                    super::oom::watch(conn, id, paths);
+                });
             }
         }
         entry

@@ -136,6 +136,9 @@ pub fn anchor_slice(slice: &str) -> String {
 /// an earlier run is simply kept.
 pub async fn hold_slice_controllers(sd: &Systemd, slice: &str, mode: CgroupMode) {
     let anchor = anchor_slice(slice);
+    if let Ok(Some(_)) = sd.unit_path(&anchor).await {
+        return;
+    }
     let mut props = vec![Property::new(
         "Description",
         Value::Str(format!(

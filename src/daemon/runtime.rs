@@ -340,15 +340,26 @@ impl Runtime {
             monitor,
             scope,
         };
-        let (init_pid, fds) = tokio::task::spawn_blocking(move || conversation.run(request, stdio))
-            .await
-            .map_err(|e| BusError::failed("talk to monitor", &e))??;
+        let (init_pid, fds, applied) =
+            tokio::task::spawn_blocking(move || conversation.run(request, stdio))
+                .await
+                .map_err(|e| BusError::failed("talk to monitor", &e))??;
         tracing::debug!(
             id,
             us = started.elapsed().as_micros(),
             "monitor created the container"
         );
-        self.referenced_lock().insert(unit.as_str().to_owned());
+        if applied {
+            self.referenced_lock().insert(unit.as_str().to_owned());
+        } else if let Err(error) = self
+            .systemd
+            .attach_processes(unit.as_str(), &[monitor_pid as u32])
+            .await
+        {
+            // The monitor's library made the scope itself (a path that does not ask us,
+            // such as a restore): it must still leave our cgroup for the container's scope.
+            tracing::warn!(%unit, error = %super::error::chain(&error), "monitor left in the daemon's cgroup");
+        }
         let id_owned = id.to_owned();
         let factory = self.factory.clone();
         let container = blocking(move || factory.load(&id_owned)).await?;
@@ -1068,7 +1079,7 @@ impl Conversation {
         self,
         request: MonitorRequest,
         stdio: Vec<OwnedFd>,
-    ) -> Result<(i32, Vec<OwnedFd>), BusError> {
+    ) -> Result<(i32, Vec<OwnedFd>, bool), BusError> {
         let mut applied = false;
         let result = self.talk(request, stdio, &mut applied);
         if result.is_err() && applied {
@@ -1081,7 +1092,7 @@ impl Conversation {
             }
             self.runtime.scopes.forget(self.scope.unit().as_str());
         }
-        result
+        result.map(|(init_pid, fds)| (init_pid, fds, applied))
     }
 
     fn talk(

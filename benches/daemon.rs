@@ -2,6 +2,8 @@
 //! (one persistent connection per client; 1 and 8 concurrent clients) against the crun
 //! CLI doing the same, and the daemon's RSS idle and with many running containers.
 //!
+//! Both paths run in alternating halves (D-Bus, crun, D-Bus, crun) so that a change of
+//! load on a shared machine hits both alike; the D-Bus rows add the median of each step.
 //! Every cycle must still end with exit status 0 and leave nothing behind. Run it with
 //! `scripts/bench daemon` (release build; environment:
 //! `UNITBOX_BENCH_CYCLES`, default 20 per client; `UNITBOX_BENCH_RUNNING`, default 50).
@@ -64,17 +66,20 @@ async fn dbus_cycle(conn: &zbus::Connection, id: &str, bundle: &str) -> (Duratio
 /// `clients` concurrent clients, each with its own connection, `cycles` cycles each.
 async fn dbus_round(
     bundle: &str,
+    tag: &str,
     clients: usize,
     cycles: usize,
 ) -> (Vec<Duration>, Vec<Steps>, Duration) {
     let start = Instant::now();
     let tasks = (0..clients).map(|c| {
         let bundle = bundle.to_owned();
+        let tag = tag.to_owned();
         async move {
             let conn = zbus::Connection::system().await.unwrap();
             let mut times = Vec::new();
             for i in 0..cycles {
-                times.push(dbus_cycle(&conn, &format!("bench-{clients}-{c}-{i}"), &bundle).await);
+                let id = format!("bench{tag}-{clients}-{c}-{i}");
+                times.push(dbus_cycle(&conn, &id, &bundle).await);
             }
             times
         }
@@ -101,7 +106,7 @@ fn report_steps(steps: &[Steps]) {
 }
 
 /// The same cycle with the crun CLI (`crun run` creates, starts, waits and deletes).
-fn crun_round(bundle: &str, clients: usize, cycles: usize) -> (Vec<Duration>, Duration) {
+fn crun_round(bundle: &str, tag: &str, clients: usize, cycles: usize) -> (Vec<Duration>, Duration) {
     let start = Instant::now();
     let times = std::thread::scope(|s| {
         let handles: Vec<_> = (0..clients)
@@ -109,7 +114,7 @@ fn crun_round(bundle: &str, clients: usize, cycles: usize) -> (Vec<Duration>, Du
                 s.spawn(move || {
                     (0..cycles)
                         .map(|i| {
-                            let id = format!("crun-{clients}-{c}-{i}");
+                            let id = format!("crun{tag}-{clients}-{c}-{i}");
                             let t = Instant::now();
                             let out = run(
                                 "crun",
@@ -199,19 +204,42 @@ fn bench_dbus_against_crun() {
         manager_ok("ListContainers", &[]);
         let rt = tokio::runtime::Runtime::new().unwrap();
         // Warm up (sealed binary cache, systemd).
-        rt.block_on(dbus_round(&bundle, 1, 2));
+        rt.block_on(dbus_round(&bundle, "w", 1, 2));
         let idle = daemon_rss_kib();
 
-        let (t, steps, total) = rt.block_on(dbus_round(&bundle, 1, cycles));
-        report("unitboxd D-Bus, 1 client", t, total);
-        report_steps(&steps);
-        let (t, steps, total) = rt.block_on(dbus_round(&bundle, 8, cycles.div_ceil(2)));
-        report("unitboxd D-Bus, 8 clients", t, total);
-        report_steps(&steps);
-        let (t, total) = crun_round(&bundle, 1, cycles);
-        report("crun CLI, 1 client", t, total);
-        let (t, total) = crun_round(&bundle, 8, cycles.div_ceil(2));
-        report("crun CLI, 8 clients", t, total);
+        // The machine is shared: both paths run in alternating halves, so a load change
+        // hits both alike.
+        for clients in [1, 8] {
+            let per_half = if clients == 1 {
+                cycles
+            } else {
+                cycles.div_ceil(2)
+            }
+            .div_ceil(2);
+            let (mut dbus, mut steps, mut dbus_total) = (Vec::new(), Vec::new(), Duration::ZERO);
+            let (mut crun, mut crun_total) = (Vec::new(), Duration::ZERO);
+            for half in ["a", "b"] {
+                let (t, s, total) = rt.block_on(dbus_round(&bundle, half, clients, per_half));
+                dbus.extend(t);
+                steps.extend(s);
+                dbus_total += total;
+                let (t, total) = crun_round(&bundle, half, clients, per_half);
+                crun.extend(t);
+                crun_total += total;
+            }
+            let plural = if clients == 1 { "" } else { "s" };
+            report(
+                &format!("unitboxd D-Bus, {clients} client{plural}"),
+                dbus,
+                dbus_total,
+            );
+            report_steps(&steps);
+            report(
+                &format!("crun CLI, {clients} client{plural}"),
+                crun,
+                crun_total,
+            );
+        }
 
         let sleeper = bundle_with("daemon-bench-sleep", &spec("sleep 100000"));
         let started = Instant::now();

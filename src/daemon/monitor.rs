@@ -1,14 +1,18 @@
 //! The per-container monitor: `unitbox monitor`, the parent of a container's init.
 //!
 //! The daemon never forks from its threaded process and must survive its own restarts, so
-//! each container gets a small re-exec of the `unitbox` binary as its creator. The monitor
-//! reads one [`MonitorRequest`] from its stdin (a socket), creates the container with the
-//! library's `Factory` (init becomes its child), answers one [`MonitorReply`] (plus the
-//! container's journal streams, if it opened them), is moved into the container's scope by
-//! the daemon's warm systemd connection (it moves itself if no [`ATTACHED_ACK`] comes: it
-//! never stays in the daemon's cgroup), then waits for init and writes [`ExitRecord`] into the
-//! container's state folder (`exit.json`). A restarted daemon finds the monitor by its
-//! [`MonitorRecord`] (`monitor.json`) and, if it is gone, the exit status in `exit.json`.
+//! each container gets a small re-exec of the `unitbox` binary as its creator. Monitors are
+//! started ahead of need ([`super::pool`]) and wait on their stdin (a socket) for a
+//! [`ToMonitor::Create`]: the monitor then creates the container with the library's
+//! `Factory` (init becomes its child), whose cgroup manager asks the daemon to make the
+//! scope ([`super::remote_scope`]; the monitor never connects to systemd). The daemon puts
+//! init and the monitor into the new scope together, so a monitor with a container never
+//! stays in the daemon's cgroup. The monitor answers [`FromMonitor::Created`] (plus the
+//! container's journal streams, if it opened them), then waits for init and writes
+//! [`ExitRecord`] into the container's state folder (`exit.json`). A restarted daemon finds
+//! the monitor by its [`MonitorRecord`] (`monitor.json`) and, if it is gone, the exit status
+//! in `exit.json`. An idle monitor may instead be asked for journal streams of a scope it
+//! was moved into ([`ToMonitor::OpenJournal`]), for execs after a daemon restart.
 //!
 //! The monitor ignores SIGTERM/SIGINT/SIGHUP: `systemctl stop` on the scope then kills init,
 //! the monitor records its status and leaves, and the scope empties. Only SIGKILL to the

@@ -102,7 +102,7 @@ pub enum WireError {
     /// A message that is not what the protocol says.
     #[error("read a monitor message")]
     Json(#[source] serde_json::Error),
-    /// A message beyond [`MAX_MESSAGE`].
+    /// A message beyond the longest accepted (16 MiB).
     #[error("monitor message over {MAX_MESSAGE} bytes")]
     TooLong,
 }

@@ -274,6 +274,7 @@ fn create(
         journal,
         stdout,
         stderr,
+        start,
     } = request;
     let mut process = match &config.process {
         Some(process) => Process::from_config(process),
@@ -317,6 +318,11 @@ fn create(
     let factory = Factory::new(root, FactoryOptions::default())?
         .with_manager_source(Arc::new(RemoteScopes::new(control.clone())));
     let mut container = factory.create_with_process(&id, config, process)?;
+    if start {
+        // A start that fails leaves the container created; the daemon sees that status
+        // and starts it itself, reporting the error.
+        let _ = container.start();
+    }
     let init = container
         .init_process()
         .and_then(|p| p.handle())

@@ -24,6 +24,8 @@ pub struct IdleMonitor {
     pub pid: i32,
     /// The daemon's end of its control socket.
     pub control: UnixStream,
+    /// Its pidfd, opened while it was our unreaped child (its pid cannot be reused yet).
+    pub pidfd: Option<OwnedFd>,
 }
 
 /// The idle monitors.
@@ -114,10 +116,15 @@ impl MonitorPool {
         })?;
         drop(sealed);
         let pid = child.id().map_or(0, |p| p as i32);
+        let pidfd = crate::sys::pidfd::pidfd_open(pid).ok();
         // Reap the monitor whenever it ends; exit detection uses its pidfd.
         tokio::spawn(async move {
             let _ = child.wait().await;
         });
-        Ok(IdleMonitor { pid, control: ours })
+        Ok(IdleMonitor {
+            pid,
+            control: ours,
+            pidfd,
+        })
     }
 }

@@ -63,7 +63,8 @@ pub async fn recover(runtime: &Arc<Runtime>) -> Recovered {
                 status: nix::sys::signal::Signal::SIGKILL as i32,
             })
         });
-        let entry = runtime.adopt(&container, monitor_pid, None, exit).await;
+        let monitor = monitor_pid.map(super::runtime::Watched::Pid);
+        let entry = runtime.adopt(&container, monitor, None, exit).await;
         if entry.live().exit.is_some() && !reported {
             let init_pid = u32::try_from(container.state().init_pid).unwrap_or(0);
             recovered.unreported.push((entry, init_pid));

@@ -104,6 +104,15 @@ impl Entry {
     }
 }
 
+/// A monitor process to watch for its end.
+#[derive(Debug)]
+pub enum Watched {
+    /// By pid (a monitor taken over after a restart, checked alive by its record).
+    Pid(i32),
+    /// By the pidfd opened when we started it (no pid-reuse window).
+    Fd(OwnedFd),
+}
+
 /// Where an exec'd process's stdio goes.
 #[derive(Debug, Default)]
 pub struct ExecStdio {
@@ -250,6 +259,17 @@ impl Runtime {
         bundle: &str,
         options: CreateOptions,
     ) -> Result<OwnedObjectPath, BusError> {
+        self.create_then(id, bundle, options, false).await
+    }
+
+    /// [`Runtime::create`], the monitor also starting the container when `start`.
+    async fn create_then(
+        self: &Arc<Self>,
+        id: &str,
+        bundle: &str,
+        options: CreateOptions,
+        start: bool,
+    ) -> Result<OwnedObjectPath, BusError> {
         crate::config::validate_id(id).map_err(|e| BusError::from(crate::Error::from(e)))?;
         let bundle = check_bundle(bundle)?;
         // Claim the id in the table first: a concurrent create of the same id fails here.
@@ -276,7 +296,7 @@ impl Runtime {
             }
             table.insert(id.to_owned(), placeholder);
         }
-        let result = self.create_claimed(id, &bundle, options).await;
+        let result = self.create_claimed(id, &bundle, options, start).await;
         match result {
             Ok(path) => Ok(path),
             Err(error) => {
@@ -291,6 +311,7 @@ impl Runtime {
         id: &str,
         bundle: &Path,
         options: CreateOptions,
+        start: bool,
     ) -> Result<OwnedObjectPath, BusError> {
         let started = std::time::Instant::now();
         // The config is read and checked here, so a bad one fails fast and names the
@@ -331,10 +352,15 @@ impl Runtime {
             journal: options.stdout.is_none() && options.stderr.is_none(),
             stdout: options.stdout.is_some(),
             stderr: options.stderr.is_some(),
+            start,
             config,
         };
         let stdio: Vec<OwnedFd> = options.stdout.into_iter().chain(options.stderr).collect();
         let monitor_pid = monitor.pid;
+        let watched = match monitor.pidfd.as_ref().map(|fd| fd.try_clone()) {
+            Some(Ok(pidfd)) => Watched::Fd(pidfd),
+            _ => Watched::Pid(monitor_pid),
+        };
         let conversation = Conversation {
             runtime: self.clone(),
             monitor,
@@ -370,9 +396,7 @@ impl Runtime {
             Ok([out, err]) => Some((out, err)),
             Err(_) => None,
         };
-        let entry = self
-            .adopt(&container, Some(monitor_pid), journal, None)
-            .await;
+        let entry = self.adopt(&container, Some(watched), journal, None).await;
         tracing::info!(
             id,
             init_pid,
@@ -405,15 +429,22 @@ impl Runtime {
     }
 
     /// Adds a loaded container to the table and the bus, takes a unit reference and
-    /// starts watching its monitor. Used by create and by recovery.
+    /// starts watching its monitor (alive). Used by create and by recovery.
+    ///
+    /// While the monitor lives, init's end is the monitor's to report: a container whose
+    /// init is already gone (a quick `RunContainer`) shows as `running` until the monitor
+    /// watcher publishes `stopped` with the exit status and `Exited`.
     pub async fn adopt(
         self: &Arc<Self>,
         container: &Container,
-        monitor_pid: Option<i32>,
+        monitor: Option<Watched>,
         journal: Option<(OwnedFd, OwnedFd)>,
         exit: Option<ExitRecord>,
     ) -> Arc<Entry> {
-        let status = container.status();
+        let mut status = container.status();
+        if status == crate::container::Status::Stopped && monitor.is_some() {
+            status = crate::container::Status::Running;
+        }
         let stopped = status == crate::container::Status::Stopped;
         let entry = Arc::new(Entry {
             id: container.id().to_owned(),
@@ -451,8 +482,8 @@ impl Runtime {
                 let _ = Manager::container_new(&emitter, &entry.id, path.as_ref()).await;
             }
         }
-        if let Some(pid) = monitor_pid.filter(|_| !stopped) {
-            self.watch_monitor(entry.clone(), pid);
+        if let Some(monitor) = monitor {
+            self.watch_monitor(entry.clone(), monitor);
         }
         if let (Some(conn), false) = (self.conn.get(), stopped) {
             if let Some(paths) = self.scope_paths(container).await {
@@ -491,10 +522,14 @@ impl Runtime {
     }
 
     /// Waits (without a thread) for the monitor to exit, then publishes the end of init.
-    fn watch_monitor(self: &Arc<Self>, entry: Arc<Entry>, pid: i32) {
+    fn watch_monitor(self: &Arc<Self>, entry: Arc<Entry>, monitor: Watched) {
         let runtime = self.clone();
+        let exited = match monitor {
+            Watched::Pid(pid) => self.exits.exited(pid),
+            Watched::Fd(pidfd) => self.exits.exited_pidfd(pidfd),
+        };
         tokio::spawn(async move {
-            let _ = runtime.exits.exited(pid).await;
+            let _ = exited.await;
             runtime.monitor_gone(&entry).await;
         });
     }
@@ -638,10 +673,13 @@ impl Runtime {
         bundle: &str,
         options: CreateOptions,
     ) -> Result<OwnedObjectPath, BusError> {
-        let path = self.create(id, bundle, options).await?;
-        if let Err(error) = self.start(id).await {
-            let _ = self.destroy(id, DESTROY_FORCE).await;
-            return Err(error);
+        let path = self.create_then(id, bundle, options, true).await?;
+        // The monitor started it; if it could not, the start here reports why.
+        if self.entry(id)?.live().status == "created" {
+            if let Err(error) = self.start(id).await {
+                let _ = self.destroy(id, DESTROY_FORCE).await;
+                return Err(error);
+            }
         }
         Ok(path)
     }

@@ -41,11 +41,19 @@ impl ExitWatcher {
 
     /// Resolves when process `pid` has exited (at once if it is already gone).
     pub fn exited(&self, pid: i32) -> oneshot::Receiver<()> {
+        match crate::sys::pidfd::pidfd_open(pid) {
+            Ok(pidfd) => self.exited_pidfd(pidfd),
+            Err(_) => {
+                let (tx, rx) = oneshot::channel();
+                let _ = tx.send(());
+                rx
+            }
+        }
+    }
+
+    /// Resolves when the process of `pidfd` has exited.
+    pub fn exited_pidfd(&self, pidfd: OwnedFd) -> oneshot::Receiver<()> {
         let (tx, rx) = oneshot::channel();
-        let Ok(pidfd) = crate::sys::pidfd::pidfd_open(pid) else {
-            let _ = tx.send(());
-            return rx;
-        };
         let token = self.next.fetch_add(1, Ordering::Relaxed);
         let mut waiters = self.waiters.lock().unwrap_or_else(|p| p.into_inner());
         if self

@@ -32,6 +32,10 @@ pub struct MonitorRequest {
     pub stdout: bool,
     /// A descriptor for init's stderr travels with the request (after stdout's).
     pub stderr: bool,
+    /// Start the container once created (`RunContainer`): the monitor releases init
+    /// itself, saving the daemon a round of load and start.
+    #[serde(default)]
+    pub start: bool,
 }
 
 /// Daemon → monitor.

@@ -99,7 +99,7 @@ impl ManagerSource for DaemonScopes {
     }
 }
 
-/// One container's scope in the daemon (used from the blocking pool only).
+/// One container's scope in the daemon (used from the blocking pool).
 #[derive(Debug)]
 struct DaemonScope {
     scopes: DaemonScopes,
@@ -108,7 +108,9 @@ struct DaemonScope {
 
 impl DaemonScope {
     fn run<T>(&self, f: impl std::future::Future<Output = crate::Result<T>>) -> crate::Result<T> {
-        let result = self.scopes.handle.block_on(f);
+        // Library calls come from the blocking pool; `block_in_place` also makes a call
+        // from a runtime worker safe (there `block_on` alone would panic).
+        let result = tokio::task::block_in_place(|| self.scopes.handle.block_on(f));
         self.scopes.note(&self.scope);
         result
     }

@@ -168,11 +168,15 @@ fn restart_and_kill_lose_no_container() {
         wait_for("the daemon to be gone", Duration::from_secs(5), || {
             !std::path::Path::new(&format!("/proc/{victim}")).exists()
         });
+        // Restart=on-failure may bring it back within 100 ms; stopping it (or its pending
+        // restart) keeps it down until the next call activates it, so init really exits
+        // while no daemon runs.
+        run_ok("systemctl", &["stop", "unitboxd.service"]);
         run_ok("kill", &["-TERM", &init0]);
         wait_for("keep0's scope to end", Duration::from_secs(10), || {
             support::systemctl_show("unitbox-keep0.scope", "ActiveState") != "active"
         });
-        // Restart=on-failure (or the next call's activation) brings the daemon back.
+        // The next call's D-Bus activation brings the daemon back.
         wait_for("the daemon to come back", Duration::from_secs(20), || {
             manager("ListContainers", &[]).status.success()
         });

@@ -159,6 +159,69 @@ fn report(what: &str, mut times: Vec<Duration>, total: Duration) {
     );
 }
 
+/// CPU time (ms) of the shared services a lifecycle costs: systemd (PID 1 of the box),
+/// dbus-daemon, journald, and unitboxd with its monitors' predecessors reaped.
+#[derive(Debug, Default)]
+struct ServiceCpu {
+    ms: [f64; 4],
+}
+
+impl ServiceCpu {
+    const NAMES: [&'static str; 4] = ["systemd", "dbus-daemon", "journald", "unitboxd"];
+
+    fn now() -> ServiceCpu {
+        let main_pid = |unit: &str| {
+            let out = run("systemctl", &["show", unit, "-p", "MainPID", "--value"]);
+            String::from_utf8_lossy(&out.stdout)
+                .trim()
+                .parse::<u32>()
+                .unwrap_or(0)
+        };
+        let pids = [
+            1,
+            main_pid("dbus.service"),
+            main_pid("systemd-journald.service"),
+            daemon_pid(),
+        ];
+        let mut ms = [0.0; 4];
+        for (slot, pid) in ms.iter_mut().zip(pids) {
+            *slot = cpu_ms(pid);
+        }
+        ServiceCpu { ms }
+    }
+
+    fn add(&mut self, before: &ServiceCpu, after: &ServiceCpu) {
+        for i in 0..4 {
+            self.ms[i] += (after.ms[i] - before.ms[i]).max(0.0);
+        }
+    }
+
+    fn report(&self, containers: f64) {
+        let parts: Vec<String> = Self::NAMES
+            .iter()
+            .zip(self.ms)
+            .map(|(name, ms)| format!("{name} {:.2}", ms / containers))
+            .collect();
+        println!("{:<28} CPU ms per container: {}", "", parts.join(", "));
+    }
+}
+
+/// utime + stime of `pid` in ms (0 if unreadable), from `/proc/<pid>/stat`.
+fn cpu_ms(pid: u32) -> f64 {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return 0.0;
+    };
+    let Some((_, rest)) = stat.rsplit_once(')') else {
+        return 0.0;
+    };
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: f64 = [11, 12]
+        .iter()
+        .filter_map(|i| fields.get(*i)?.parse::<f64>().ok())
+        .sum();
+    ticks * 1000.0 / 100.0
+}
+
 fn daemon_rss_kib() -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{}/status", daemon_pid())).unwrap();
     status
@@ -193,7 +256,10 @@ fn main() {
 
 fn bench_dbus_against_crun() {
     {
-        install_service();
+        // The installed unit's log level (debug logging costs the daemon and journald
+        // more than the work measured); UNITBOX_BENCH_LOG=debug for the step timings.
+        let log = std::env::var("UNITBOX_BENCH_LOG").unwrap_or_else(|_| "info".to_owned());
+        install_service_logging(&log);
         let cycles = env_number("UNITBOX_BENCH_CYCLES", 20);
         let running = env_number("UNITBOX_BENCH_RUNNING", 50);
         let mut true_spec = spec("true");
@@ -218,15 +284,21 @@ fn bench_dbus_against_crun() {
             .div_ceil(2);
             let (mut dbus, mut steps, mut dbus_total) = (Vec::new(), Vec::new(), Duration::ZERO);
             let (mut crun, mut crun_total) = (Vec::new(), Duration::ZERO);
+            let (mut dbus_cpu, mut crun_cpu) = (ServiceCpu::default(), ServiceCpu::default());
             for half in ["a", "b"] {
+                let before = ServiceCpu::now();
                 let (t, s, total) = rt.block_on(dbus_round(&bundle, half, clients, per_half));
+                dbus_cpu.add(&before, &ServiceCpu::now());
                 dbus.extend(t);
                 steps.extend(s);
                 dbus_total += total;
+                let before = ServiceCpu::now();
                 let (t, total) = crun_round(&bundle, half, clients, per_half);
+                crun_cpu.add(&before, &ServiceCpu::now());
                 crun.extend(t);
                 crun_total += total;
             }
+            let n = (2 * per_half * clients) as f64;
             let plural = if clients == 1 { "" } else { "s" };
             report(
                 &format!("unitboxd D-Bus, {clients} client{plural}"),
@@ -234,11 +306,13 @@ fn bench_dbus_against_crun() {
                 dbus_total,
             );
             report_steps(&steps);
+            dbus_cpu.report(n);
             report(
                 &format!("crun CLI, {clients} client{plural}"),
                 crun,
                 crun_total,
             );
+            crun_cpu.report(n);
         }
 
         let sleeper = bundle_with("daemon-bench-sleep", &spec("sleep 100000"));

@@ -34,8 +34,15 @@ fn install_file(path: &str, content: &str) {
 }
 
 /// Installs unit, policy and activation file, reloads bus and systemd; stops a daemon
-/// left by an earlier test of this box so that every test starts by activation.
+/// left by an earlier test of this box so that every test starts by activation. The
+/// daemon logs at debug level (for post-mortems in the box's journal).
 pub fn install_service() {
+    install_service_logging("debug");
+}
+
+/// [`install_service`] with the daemon's log filter `filter` (`info` is the installed
+/// unit's default; the benchmark measures with it).
+pub fn install_service_logging(filter: &str) {
     let unit = std::fs::read_to_string(format!("{REPO}/units/unitboxd.service")).unwrap();
     let exec = format!(
         "ExecStart={} --runtime {}",
@@ -53,7 +60,7 @@ pub fn install_service() {
         })
         .collect::<Vec<_>>()
         .join("\n")
-        + "\nEnvironment=UNITBOXD_LOG=debug\n";
+        + &format!("\nEnvironment=UNITBOXD_LOG={filter}\n");
     assert!(unit.contains("Type=dbus"));
     install_file("/run/systemd/system.control/unitboxd.service", &unit);
     install_file(

@@ -156,6 +156,9 @@ pub enum Error {
     /// A cgroup file of a scope could not be read or written.
     #[error(transparent)]
     Cgroupfs(#[from] crate::cgroupfs::CgroupfsError),
+    /// A checkpoint or restore failed or was refused.
+    #[error(transparent)]
+    Checkpoint(#[from] crate::checkpoint::CheckpointError),
 }
 
 impl Error {
@@ -191,6 +194,8 @@ impl Error {
             ) => ErrorCode::ConfigInvalid,
             Error::Systemd(_) => ErrorCode::SystemError,
             Error::Cgroupfs(_) => ErrorCode::SystemError,
+            Error::Checkpoint(e) if e.is_invalid_input() => ErrorCode::ConfigInvalid,
+            Error::Checkpoint(_) => ErrorCode::SystemError,
         }
     }
 }
@@ -200,6 +205,7 @@ fn refusal_code(verb: crate::container::Verb, status: crate::container::Status) 
     use crate::container::{Status, Verb};
     match (verb, status) {
         (Verb::Resume, _) => ErrorCode::ContainerNotPaused,
+        (Verb::Checkpoint, Status::Created) => ErrorCode::ContainerNotRunning,
         (_, Status::Paused | Status::Pausing) => ErrorCode::ContainerPaused,
         (_, Status::Stopped | Status::Creating) => ErrorCode::ContainerNotRunning,
         (_, Status::Created | Status::Running) => ErrorCode::ContainerNotStopped,

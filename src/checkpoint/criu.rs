@@ -166,6 +166,22 @@ pub fn log_message(log: &Path) -> String {
     }
 }
 
+/// The error for a failed `action`: criu's `cr_errmsg`, else the error lines of `log`.
+pub fn failure(action: &'static str, resp: &Response, log: PathBuf) -> CheckpointError {
+    let message = resp
+        .cr_errmsg
+        .as_deref()
+        .map(str::trim)
+        .filter(|m| !m.is_empty())
+        .map(str::to_owned)
+        .unwrap_or_else(|| log_message(&log));
+    CheckpointError::CriuFailed {
+        action,
+        message,
+        log,
+    }
+}
+
 /// The worker's stdio and the other descriptors it inherits.
 #[derive(Debug, Default)]
 pub struct WorkerFds {

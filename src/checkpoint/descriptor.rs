@@ -31,6 +31,11 @@ pub struct ImageDescriptor {
     pub terminal: bool,
     /// What init's fds 0–2 pointed to (`pipe:[123]`, `/dev/null`, …).
     pub descriptors: Vec<String>,
+    /// For each of fds 0–2, the key criu recorded the file under as external
+    /// (`pipe:[123]`, `socket:[45]`, `file[18:2a]`): the restore replaces it with the
+    /// restorer's own fd of that number (`inherit_fd`).
+    #[serde(default)]
+    pub stdio_keys: Vec<Option<String>>,
 }
 
 impl ImageDescriptor {
@@ -59,6 +64,7 @@ impl ImageDescriptor {
                 .collect(),
             terminal: config.process.as_ref().is_some_and(|p| p.terminal),
             descriptors: descriptors.to_vec(),
+            stdio_keys: Vec::new(),
         }
     }
 

@@ -31,6 +31,13 @@ pub(crate) fn dump(state: &State, opts: &CriuOpts) -> Result<(), CheckpointError
     };
     let log_file = format!("{}.log", kind.as_str());
     let config = &state.config;
+    let stdio = stdio_externals(state.init_pid);
+    let mut external = external_namespaces(state)?;
+    for ext in stdio.iter().flat_map(|s| s.external.clone()) {
+        if !external.contains(&ext) {
+            external.push(ext);
+        }
+    }
     let rpc = Opts {
         images_dir_fd: images.as_raw_fd(),
         pid: Some(state.init_pid),
@@ -52,7 +59,7 @@ pub(crate) fn dump(state: &State, opts: &CriuOpts) -> Result<(), CheckpointError
         work_dir_fd: Some(work.as_raw_fd()),
         ext_mnt: mounts::dump_ext_mounts(config),
         manage_cgroups_mode: opts.manage_cgroups_mode.rpc_value(),
-        external: external_namespaces(state)?,
+        external,
         orphan_pts_master: true,
         ..Opts::default()
     };
@@ -65,17 +72,119 @@ pub(crate) fn dump(state: &State, opts: &CriuOpts) -> Result<(), CheckpointError
     let resp = worker.call(&request, &mut |_, _| Ok(()))?;
     worker.finish()?;
     if !resp.success {
-        let log = opts.work_dir().join(&log_file);
-        return Err(CheckpointError::CriuFailed {
-            action: kind.as_str(),
-            message: resp
-                .cr_errmsg
-                .filter(|m| !m.is_empty())
-                .unwrap_or_else(|| criu::log_message(&log)),
-            log,
-        });
+        return Err(criu::failure(
+            kind.as_str(),
+            &resp,
+            opts.work_dir().join(&log_file),
+        ));
     }
-    ImageDescriptor::of(&state.id, config, &state.external_descriptors).write(&opts.images_dir)
+    let mut record = ImageDescriptor::of(&state.id, config, &state.external_descriptors);
+    record.stdio_keys = stdio.into_iter().map(|s| s.inherit_key).collect();
+    record.write(&opts.images_dir)
+}
+
+/// How criu is told about one of init's stdio descriptors.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct StdioExternal {
+    /// `--external` entry for the dump (a pipe needs none: criu records its peerless end).
+    external: Option<String>,
+    /// The `inherit_fd` key for the restore.
+    inherit_key: Option<String>,
+}
+
+/// Init's fds 0–2 as criu externals: stdio opened by the caller lives on the host (a
+/// host `/dev/null`, a log file, a journal socket), outside every mount criu dumps, so it
+/// is recorded as external and the restore hands over its own descriptor instead
+/// (runc does this for pipes only).
+fn stdio_externals(pid: i32) -> Vec<StdioExternal> {
+    (0..3)
+        .map(|fd| {
+            let link = std::fs::read_link(format!("/proc/{pid}/fd/{fd}"))
+                .map(|t| t.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let meta = std::fs::metadata(format!("/proc/{pid}/fd/{fd}")).ok();
+            let mnt_id = std::fs::read_to_string(format!("/proc/{pid}/fdinfo/{fd}"))
+                .ok()
+                .and_then(|info| fdinfo_mnt_id(&info));
+            stdio_external(&link, meta.map(|m| m.ino()), mnt_id)
+        })
+        .collect()
+}
+
+/// The criu external of one stdio descriptor (`link` is its `/proc/<pid>/fd` target).
+fn stdio_external(link: &str, ino: Option<u64>, mnt_id: Option<u64>) -> StdioExternal {
+    if link.starts_with("pipe:") {
+        return StdioExternal {
+            external: None,
+            inherit_key: Some(link.to_owned()),
+        };
+    }
+    if let Some(ino) = link
+        .strip_prefix("socket:[")
+        .and_then(|r| r.strip_suffix(']'))
+    {
+        return StdioExternal {
+            external: Some(format!("unix[{ino}]")),
+            inherit_key: Some(link.to_owned()),
+        };
+    }
+    match (link.starts_with('/'), ino, mnt_id) {
+        // criu's own spelling of an external file: `file[<mnt_id hex>:<inode hex>]`.
+        (true, Some(ino), Some(mnt)) => {
+            let key = format!("file[{mnt:x}:{ino:x}]");
+            StdioExternal {
+                external: Some(key.clone()),
+                inherit_key: Some(key),
+            }
+        }
+        _ => StdioExternal {
+            external: None,
+            inherit_key: None,
+        },
+    }
+}
+
+/// The `mnt_id:` line of a `/proc/<pid>/fdinfo/<fd>`.
+fn fdinfo_mnt_id(info: &str) -> Option<u64> {
+    info.lines()
+        .find_map(|l| l.strip_prefix("mnt_id:"))
+        .and_then(|v| v.trim().parse().ok())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stdio_becomes_criu_externals() {
+        let rows = [
+            ("pipe:[77]", None, None, None, Some("pipe:[77]")),
+            (
+                "socket:[12]",
+                None,
+                None,
+                Some("unix[12]"),
+                Some("socket:[12]"),
+            ),
+            (
+                "/dev/null",
+                Some(0x2a),
+                Some(24),
+                Some("file[18:2a]"),
+                Some("file[18:2a]"),
+            ),
+            ("anon_inode:[eventfd]", Some(1), Some(1), None, None),
+        ];
+        for (link, ino, mnt, external, key) in rows {
+            let got = stdio_external(link, ino, mnt);
+            assert_eq!(got.external.as_deref(), external, "{link}");
+            assert_eq!(got.inherit_key.as_deref(), key, "{link}");
+        }
+        assert_eq!(
+            fdinfo_mnt_id("pos:\t0\nflags:\t02\nmnt_id:\t24\n"),
+            Some(24)
+        );
+    }
 }
 
 /// `--external net[<inode>]:extRootNetNS` for a joined network namespace: criu leaves

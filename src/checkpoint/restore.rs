@@ -124,14 +124,15 @@ fn run_criu(
     let root = RestoreRoot::bind(&config.rootfs, &state_dir.join(RESTORE_ROOT))?;
 
     let mut inherit_fd: Vec<InheritFd> = record
-        .descriptors
+        .stdio_keys
         .iter()
         .take(3)
         .enumerate()
-        .filter(|(_, d)| d.starts_with("pipe:"))
-        .map(|(fd, d)| InheritFd {
-            key: d.clone(),
-            fd: fd as i32,
+        .filter_map(|(fd, key)| {
+            Some(InheritFd {
+                key: key.clone()?,
+                fd: fd as i32,
+            })
         })
         .collect();
     let mut extra = Vec::new();
@@ -193,16 +194,7 @@ fn run_criu(
         _ => Ok(()),
     })?;
     if !resp.success {
-        let log = opts.work_dir().join("restore.log");
-        return Err(CheckpointError::CriuFailed {
-            action: "restore",
-            message: resp
-                .cr_errmsg
-                .filter(|m| !m.is_empty())
-                .unwrap_or_else(|| criu::log_message(&log)),
-            log,
-        }
-        .into());
+        return Err(criu::failure("restore", &resp, opts.work_dir().join("restore.log")).into());
     }
     let pid = resp.restored_pid.ok_or(CheckpointError::NoRestoredPid)?;
     let handle = ProcessHandle::open(pid)?;

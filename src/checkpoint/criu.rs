@@ -196,6 +196,9 @@ pub fn extra_fd_number(index: usize) -> i32 {
     SWRK_FD + 1 + index as i32
 }
 
+/// What handles a criu notification (with the descriptors that came with it).
+pub type NotifyHandler<'a> = dyn FnMut(&Response, Vec<OwnedFd>) -> Result<(), CheckpointError> + 'a;
+
 /// One running `criu swrk`; killed and reaped if dropped unfinished.
 #[derive(Debug)]
 pub struct Worker {
@@ -261,7 +264,7 @@ impl Worker {
     pub fn call(
         &mut self,
         req: &Request,
-        on_notify: &mut dyn FnMut(&Response, Vec<OwnedFd>) -> Result<(), CheckpointError>,
+        on_notify: &mut NotifyHandler<'_>,
     ) -> Result<Response, CheckpointError> {
         let action = req.kind.as_str();
         let sock = self

@@ -151,6 +151,23 @@ fn fdinfo_mnt_id(info: &str) -> Option<u64> {
         .and_then(|v| v.trim().parse().ok())
 }
 
+/// `--external net[<inode>]:extRootNetNS` for a joined network namespace: criu leaves
+/// it out of the images and the restore joins the one given then.
+fn external_namespaces(state: &State) -> Result<Vec<String>, CheckpointError> {
+    let mut external = Vec::new();
+    for ns in &state.config.namespaces {
+        let (NamespaceType::Network, Some(path)) = (ns.kind, &ns.path) else {
+            continue;
+        };
+        let meta = std::fs::metadata(path).map_err(|source| CheckpointError::Namespace {
+            path: path.clone(),
+            source,
+        })?;
+        external.push(format!("net[{}]:{EXTERNAL_NETNS_KEY}", meta.ino()));
+    }
+    Ok(external)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -185,21 +202,4 @@ mod tests {
             Some(24)
         );
     }
-}
-
-/// `--external net[<inode>]:extRootNetNS` for a joined network namespace: criu leaves
-/// it out of the images and the restore joins the one given then.
-fn external_namespaces(state: &State) -> Result<Vec<String>, CheckpointError> {
-    let mut external = Vec::new();
-    for ns in &state.config.namespaces {
-        let (NamespaceType::Network, Some(path)) = (ns.kind, &ns.path) else {
-            continue;
-        };
-        let meta = std::fs::metadata(path).map_err(|source| CheckpointError::Namespace {
-            path: path.clone(),
-            source,
-        })?;
-        external.push(format!("net[{}]:{EXTERNAL_NETNS_KEY}", meta.ino()));
-    }
-    Ok(external)
 }

@@ -3,6 +3,8 @@
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
+use serde::{Deserialize, Serialize};
+
 use super::CheckpointError;
 
 /// The `criu` binary used when nothing else is asked for (libcontainer's `CriuPath`
@@ -14,7 +16,8 @@ pub const DEFAULT_CRIU: &str = "criu";
 /// unitbox's default is [`ManageCgroupsMode::Ignore`]: systemd owns the cgroup, a restore
 /// lands in a new scope made by the runtime, and criu must not re-create the old path
 /// behind systemd's back (`shared/design/vm-lane.md`, result 5b).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum ManageCgroupsMode {
     /// Leave cgroups alone (`ignore`).
     #[default]
@@ -75,7 +78,7 @@ impl FromStr for ManageCgroupsMode {
 }
 
 /// A criu page server (`--page-server ADDRESS:PORT`): dump pages go there over TCP.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PageServer {
     /// Host name or IP address.
     pub address: String,
@@ -105,7 +108,7 @@ impl FromStr for PageServer {
 }
 
 /// Namespaces to create empty on restore (`--empty-ns network`): a `CLONE_NEW*` mask.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct EmptyNamespaces(pub u32);
 
 impl EmptyNamespaces {
@@ -141,8 +144,9 @@ impl EmptyNamespaces {
     }
 }
 
-/// How to checkpoint or restore (libcontainer `CriuOpts`).
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// How to checkpoint or restore (libcontainer `CriuOpts`). Serializable: the daemon
+/// hands it to the monitor that runs the restore.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CriuOpts {
     /// Where the images go (dump) or come from (restore); made on dump if missing.
     pub images_dir: PathBuf,
@@ -206,11 +210,15 @@ impl CriuOpts {
     /// The options with relative folders made absolute against the working directory
     /// (the daemon and criu run elsewhere).
     pub fn absolute(mut self) -> CriuOpts {
-        let abs = |p: &Path| std::path::absolute(p).unwrap_or_else(|_| p.to_owned());
-        self.images_dir = abs(&self.images_dir);
-        self.work_dir = self.work_dir.as_deref().map(abs);
+        self.images_dir = absolute_path(&self.images_dir);
+        self.work_dir = self.work_dir.as_deref().map(absolute_path);
         self
     }
+}
+
+/// `path` against the working directory (unchanged if that cannot be read).
+fn absolute_path(path: &Path) -> PathBuf {
+    std::path::absolute(path).unwrap_or_else(|_| path.to_owned())
 }
 
 #[cfg(test)]

@@ -3,7 +3,7 @@
 //! Layout (machined's, in zbus): [`manager`] is the Manager object with id-keyed methods,
 //! [`container`] one object per container, [`runtime`] the verbs both call (the library
 //! run on the blocking pool), [`error`] the one ErrorCode → error-name table, [`access`]
-//! the uid check, [`path`] the object paths, [`monitor`] the per-container parent process
+//! the uid check, [`checkpoint`] checkpoint/restore with criu, [`path`] the object paths, [`monitor`] the per-container parent process
 //! that outlives daemon restarts, [`journal`] container output to journald, [`oom`] OOM kills as signals,
 //! [`watch`] process exits without a thread each, [`recover`]
 //! the startup that re-adopts containers.
@@ -15,6 +15,7 @@
 //! containers do not survive a reboot, so neither does their state.
 
 pub mod access;
+pub mod checkpoint;
 pub mod container;
 pub mod error;
 pub mod journal;

@@ -53,6 +53,9 @@ pub struct MonitorRequest {
     pub config: Option<String>,
     /// Open journal streams for stdout/stderr (else use the monitor's own fds 1 and 2).
     pub journal: bool,
+    /// Restore the container from this checkpoint instead of creating it (`RestoreContainer`).
+    #[serde(default)]
+    pub restore: Option<crate::checkpoint::CriuOpts>,
 }
 
 /// The monitor's answer.
@@ -314,7 +317,10 @@ fn create(root: &Path, id: &str, request: &MonitorRequest) -> Result<Created, cr
         }
     }
     let factory = Factory::new(root, FactoryOptions::default())?;
-    let mut container = factory.create_with_process(id, config, process)?;
+    let mut container = match &request.restore {
+        Some(opts) => factory.restore(id, config, process, opts)?,
+        None => factory.create_with_process(id, config, process)?,
+    };
     let init = container
         .init_process()
         .and_then(|p| p.handle())

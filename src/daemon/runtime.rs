@@ -276,6 +276,7 @@ impl Runtime {
             bundle: bundle.to_path_buf(),
             config: options.config,
             journal: options.stdout.is_none() && options.stderr.is_none(),
+            restore: options.restore,
         };
         let launch = Launch {
             binary: self.options.runtime_binary.clone(),
@@ -483,7 +484,7 @@ impl Runtime {
     }
 
     /// Runs `verb` on the loaded library container, serialized with other verbs.
-    async fn with_container<T: Send + 'static>(
+    pub(super) async fn with_container<T: Send + 'static>(
         &self,
         id: &str,
         verb: impl FnOnce(&mut Container) -> crate::Result<T> + Send + 'static,
@@ -734,6 +735,8 @@ pub struct CreateOptions {
     pub stderr: Option<OwnedFd>,
     /// Register init as a machine with systemd-machined (`RegisterMachine`).
     pub register: bool,
+    /// Restore from this checkpoint instead of creating (`RestoreContainer`).
+    pub restore: Option<crate::checkpoint::CriuOpts>,
 }
 
 /// What to exec.

@@ -172,6 +172,7 @@ fn pre_dump_then_dump_with_parent_restores_in_the_foreground() {
 
         // Foreground restore: waits like `run` and exits with the container's status.
         reset_counter(&bundle);
+        let stderr_path = cli.root.join("restore.stderr");
         let mut restore = cli
             .command(&[
                 "restore",
@@ -182,9 +183,18 @@ fn pre_dump_then_dump_with_parent_restores_in_the_foreground() {
                 "ckpt-pre",
             ])
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(std::fs::File::create(&stderr_path).unwrap())
             .spawn()
             .unwrap();
+        wait_until("the foreground restore to bring the container back", || {
+            if let Some(status) = restore.try_wait().unwrap() {
+                panic!(
+                    "restore ended early ({status}): {}",
+                    std::fs::read_to_string(&stderr_path).unwrap_or_default()
+                );
+            }
+            cli.run(&["state", "ckpt-pre"]).code == Some(0)
+        });
         let first = first_value_after_reset(&bundle);
         assert!(
             first > dumped,

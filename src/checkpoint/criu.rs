@@ -84,6 +84,19 @@ pub fn probe(criu: &Path) -> Result<CriuVersion, CheckpointError> {
     {
         return Ok(*v);
     }
+    let version = usable_version(criu)?;
+    check(criu)?;
+    passed
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .insert((criu.to_owned(), version));
+    Ok(version)
+}
+
+/// The cheap half of [`probe`], run before every dump and restore: `criu` exists and is
+/// new enough. `criu check` costs as much as a dump's own kernel probing (seconds under
+/// emulation), so it runs only to explain a failed request ([`explain`]).
+pub fn usable_version(criu: &Path) -> Result<CriuVersion, CheckpointError> {
     let version = version(criu)?;
     if version < MIN_VERSION {
         return Err(CheckpointError::CriuTooOld {
@@ -92,12 +105,16 @@ pub fn probe(criu: &Path) -> Result<CriuVersion, CheckpointError> {
             needed: MIN_VERSION.to_string(),
         });
     }
-    check(criu)?;
-    passed
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .insert((criu.to_owned(), version));
     Ok(version)
+}
+
+/// A failed request's error, or `criu check`'s verdict when the kernel is the reason
+/// (criu's log then only says that it could not initialize).
+pub fn explain(criu: &Path, error: CheckpointError) -> CheckpointError {
+    match check(criu) {
+        Err(check_failed @ CheckpointError::CriuCheckFailed { .. }) => check_failed,
+        _ => error,
+    }
 }
 
 /// `criu --version`.

@@ -19,7 +19,7 @@ pub(super) const EXTERNAL_NETNS_KEY: &str = "extRootNetNS";
 /// folder (and the work folder) are made if missing; the checkpoint record is written
 /// after criu succeeded, so a folder with a record always holds a whole dump.
 pub(crate) fn dump(state: &State, opts: &CriuOpts) -> Result<(), CheckpointError> {
-    criu::probe(&opts.criu_path)?;
+    criu::usable_version(&opts.criu_path)?;
     super::make_dir(&opts.images_dir)?;
     super::make_dir(opts.work_dir())?;
     let images = super::open_dir(&opts.images_dir)?;
@@ -69,14 +69,13 @@ pub(crate) fn dump(state: &State, opts: &CriuOpts) -> Result<(), CheckpointError
         opts: Some(rpc),
         notify_success: false,
     };
-    let resp = worker.call(&request, &mut |_, _| Ok(()))?;
+    let resp = worker
+        .call(&request, &mut |_, _| Ok(()))
+        .map_err(|e| criu::explain(&opts.criu_path, e))?;
     worker.finish()?;
     if !resp.success {
-        return Err(criu::failure(
-            kind.as_str(),
-            &resp,
-            opts.work_dir().join(&log_file),
-        ));
+        let error = criu::failure(kind.as_str(), &resp, opts.work_dir().join(&log_file));
+        return Err(criu::explain(&opts.criu_path, error));
     }
     let mut record = ImageDescriptor::of(&state.id, config, &state.external_descriptors);
     record.stdio_keys = stdio.into_iter().map(|s| s.inherit_key).collect();

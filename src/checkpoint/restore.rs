@@ -50,7 +50,7 @@ pub(crate) fn restore(
         config.cgroups.name = id.to_owned();
     }
     validate(&config)?;
-    criu::probe(&opts.criu_path)?;
+    criu::usable_version(&opts.criu_path)?;
     let record = ImageDescriptor::read(&opts.images_dir)?;
     record.check_compatible(&opts.images_dir, &config)?;
     if record.terminal && process.console_socket.is_none() {
@@ -186,15 +186,18 @@ fn run_criu(
         notify_success: false,
     };
     let console_socket = process.console_socket.clone();
-    let resp = worker.call(&request, &mut |note: &Response, fds: Vec<OwnedFd>| match (
-        note.notify_script.as_deref(),
-        &console_socket,
-    ) {
-        (Some("orphan-pts-master"), Some(socket)) => send_console(socket, &fds),
-        _ => Ok(()),
-    })?;
+    let resp = worker
+        .call(&request, &mut |note: &Response, fds: Vec<OwnedFd>| match (
+            note.notify_script.as_deref(),
+            &console_socket,
+        ) {
+            (Some("orphan-pts-master"), Some(socket)) => send_console(socket, &fds),
+            _ => Ok(()),
+        })
+        .map_err(|e| criu::explain(&opts.criu_path, e))?;
     if !resp.success {
-        return Err(criu::failure("restore", &resp, opts.work_dir().join("restore.log")).into());
+        let error = criu::failure("restore", &resp, opts.work_dir().join("restore.log"));
+        return Err(criu::explain(&opts.criu_path, error).into());
     }
     let pid = resp.restored_pid.ok_or(CheckpointError::NoRestoredPid)?;
     let handle = ProcessHandle::open(pid)?;

@@ -10,8 +10,6 @@ mod checkpoint_support;
 mod cli_support;
 mod support;
 
-use std::process::Stdio;
-
 use checkpoint_support::*;
 use cli_support::{bundle, leftover_scopes, s, Cli};
 
@@ -170,7 +168,9 @@ fn pre_dump_then_dump_with_parent_restores_in_the_foreground() {
         );
         let dumped = counter(&bundle);
 
-        // Foreground restore: waits like `run` and exits with the container's status.
+        // Foreground restore: waits like `run` and exits with the container's status. The
+        // restorer's stdio replaces init's and must be of the same kind (criu: `File fd/1
+        // has bad mode`): files, as `Cli::run` gave the original.
         reset_counter(&bundle);
         let stderr_path = cli.root.join("restore.stderr");
         let mut restore = cli
@@ -182,7 +182,7 @@ fn pre_dump_then_dump_with_parent_restores_in_the_foreground() {
                 s(&bundle),
                 "ckpt-pre",
             ])
-            .stdout(Stdio::null())
+            .stdout(std::fs::File::create(cli.root.join("restore.stdout")).unwrap())
             .stderr(std::fs::File::create(&stderr_path).unwrap())
             .spawn()
             .unwrap();

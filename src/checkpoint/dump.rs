@@ -32,6 +32,7 @@ pub(crate) fn dump(state: &State, opts: &CriuOpts) -> Result<(), CheckpointError
     let log_file = format!("{}.log", kind.as_str());
     let config = &state.config;
     let stdio = stdio_externals(state.init_pid);
+    refuse_foreign_sockets(state)?;
     let mut external = external_namespaces(state)?;
     for ext in stdio.iter().flat_map(|s| s.external.clone()) {
         if !external.contains(&ext) {
@@ -110,6 +111,41 @@ fn stdio_externals(pid: i32) -> Vec<StdioExternal> {
         .collect()
 }
 
+/// Fails when one of init's fds 0–2 is a unix socket that init's network namespace does
+/// not list (`/proc/<pid>/net/unix`): criu would stop with `Unix socket … not found`.
+fn refuse_foreign_sockets(state: &State) -> Result<(), CheckpointError> {
+    let pid = state.init_pid;
+    let listed = std::fs::read_to_string(format!("/proc/{pid}/net/unix")).unwrap_or_default();
+    for fd in 0..3 {
+        let Ok(link) = std::fs::read_link(format!("/proc/{pid}/fd/{fd}")) else {
+            continue;
+        };
+        let link = link.to_string_lossy().into_owned();
+        let Some(ino) = link
+            .strip_prefix("socket:[")
+            .and_then(|r| r.strip_suffix(']'))
+        else {
+            continue;
+        };
+        if !unix_table_has(&listed, ino) {
+            return Err(CheckpointError::ForeignSocket {
+                id: state.id.clone(),
+                fd,
+                link,
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Whether a `/proc/net/unix` table lists inode `ino` (its seventh column).
+fn unix_table_has(table: &str, ino: &str) -> bool {
+    table
+        .lines()
+        .skip(1)
+        .any(|line| line.split_whitespace().nth(6) == Some(ino))
+}
+
 /// The criu external of one stdio descriptor (`link` is its `/proc/<pid>/fd` target).
 fn stdio_external(link: &str, ino: Option<u64>, mnt_id: Option<u64>) -> StdioExternal {
     if link.starts_with("pipe:") {
@@ -170,6 +206,17 @@ fn external_namespaces(state: &State) -> Result<Vec<String>, CheckpointError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn unix_table_lookup_reads_the_inode_column() {
+        let table = "Num       RefCount Protocol Flags    Type St Inode Path\n\
+                     0000000000000000: 00000002 00000000 00010000 0001 01 797 /run/x\n\
+                     0000000000000000: 00000003 00000000 00000000 0001 03 12\n";
+        assert!(unix_table_has(table, "797"));
+        assert!(unix_table_has(table, "12"));
+        assert!(!unix_table_has(table, "0001"));
+        assert!(!unix_table_has(table, "798"));
+    }
 
     #[test]
     fn stdio_becomes_criu_externals() {

@@ -187,6 +187,17 @@ pub enum CheckpointError {
         #[source]
         source: nix::Error,
     },
+    /// init's stdio is a socket of another network namespace (a journal stream, say):
+    /// criu only sees the sockets of the namespaces it dumps.
+    #[error("checkpoint `{id}`: fd {fd} of init is a socket of another network namespace (`{link}`), which criu cannot dump; give the container pipes or files as stdio")]
+    ForeignSocket {
+        /// Container id.
+        id: String,
+        /// 0, 1 or 2.
+        fd: i32,
+        /// `socket:[<inode>]`.
+        link: String,
+    },
     /// A joined namespace file could not be inspected or opened.
     #[error("open namespace `{}`", path.display())]
     Namespace {
@@ -208,6 +219,7 @@ impl CheckpointError {
                 | CheckpointError::NotACheckpoint { .. }
                 | CheckpointError::IncompatibleConfig { .. }
                 | CheckpointError::ConsoleSocketNeeded { .. }
+                | CheckpointError::ForeignSocket { .. }
         )
     }
 }

@@ -61,6 +61,7 @@ pub(crate) fn dump(state: &State, opts: &CriuOpts) -> Result<(), CheckpointError
         ext_mnt: mounts::dump_ext_mounts(config),
         manage_cgroups_mode: opts.manage_cgroups_mode.rpc_value(),
         external,
+        empty_ns: opts.empty_namespaces.0,
         orphan_pts_master: true,
         ..Opts::default()
     };

@@ -31,6 +31,7 @@ const SHARED: &[&str] = &[
     "ShellJob",
     "FileLocks",
     "ManageCgroupsMode",
+    "EmptyNs",
     "CriuPath",
 ];
 
@@ -38,7 +39,7 @@ const SHARED: &[&str] = &[
 const CHECKPOINT_ONLY: &[&str] = &["ParentPath", "LeaveRunning", "PreDump", "PageServer"];
 
 /// Options only `RestoreContainer` takes.
-const RESTORE_ONLY: &[&str] = &["EmptyNs", "StdoutPath", "StderrPath"];
+const RESTORE_ONLY: &[&str] = &["StdoutPath", "StderrPath"];
 
 /// `image_dir`: an absolute path.
 fn image_dir(path: &str) -> Result<PathBuf, BusError> {
@@ -101,12 +102,16 @@ fn shared_options(
     if let Some(criu) = string_option(options, "CriuPath")? {
         opts.criu_path = PathBuf::from(criu);
     }
+    opts.empty_namespaces = parsed(
+        "EmptyNs",
+        EmptyNamespaces::parse(&strings_option(options, "EmptyNs")?),
+    )?;
     Ok(opts)
 }
 
 /// `Checkpoint` options: `WorkPath s`, `ParentPath s`, `LeaveRunning b`, `PreDump b`,
 /// `TcpEstablished b`, `ExtUnixSk b`, `ShellJob b`, `FileLocks b`,
-/// `ManageCgroupsMode s`, `PageServer s` (`ADDRESS:PORT`), `CriuPath s`.
+/// `ManageCgroupsMode s`, `EmptyNs as`, `PageServer s` (`ADDRESS:PORT`), `CriuPath s`.
 pub fn checkpoint_options(
     image: &str,
     options: &HashMap<String, OwnedVariant>,
@@ -122,18 +127,13 @@ pub fn checkpoint_options(
     Ok(opts)
 }
 
-/// `RestoreContainer` options: the shared ones plus `EmptyNs as`, `StdoutPath s`,
-/// `StderrPath s` (files for the restored init's output; default: the journal).
+/// `RestoreContainer` options: the shared ones plus `StdoutPath s`, `StderrPath s` (files for the restored init's output; default: the journal).
 pub fn restore_options(
     image: &str,
     options: &HashMap<String, OwnedVariant>,
 ) -> Result<CreateOptions, BusError> {
     known_options(options, &[SHARED, RESTORE_ONLY].concat())?;
-    let mut opts = shared_options(image, options)?;
-    opts.empty_namespaces = parsed(
-        "EmptyNs",
-        EmptyNamespaces::parse(&strings_option(options, "EmptyNs")?),
-    )?;
+    let opts = shared_options(image, options)?;
     Ok(CreateOptions {
         stdout: string_option(options, "StdoutPath")?
             .map(|p| open_output(&p))
@@ -240,6 +240,11 @@ mod tests {
             ),
             ("/img", options(&[("WorkPath", "rel".into())]), "WorkPath"),
             ("/img", options(&[("EmptyNs", "network".into())]), "EmptyNs"),
+            (
+                "/img",
+                options(&[("EmptyNs", vec!["bogus"].into())]),
+                "EmptyNs",
+            ),
             ("relative", HashMap::new(), "image_dir"),
         ];
         for (image, opts, key) in rows {

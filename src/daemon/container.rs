@@ -211,8 +211,8 @@ impl ContainerObject {
     /// back. Options: `WorkPath s`, `ParentPath s` (images of a pre-dump, relative to
     /// `image_dir` or absolute), `LeaveRunning b`, `PreDump b`, `TcpEstablished b`,
     /// `ExtUnixSk b`, `ShellJob b`, `FileLocks b`, `ManageCgroupsMode s` (default
-    /// `ignore`), `PageServer s` (`ADDRESS:PORT`), `CriuPath s`. Takes seconds: use a
-    /// generous call timeout.
+    /// `ignore`), `EmptyNs as`, `PageServer s` (`ADDRESS:PORT`), `CriuPath s`. Takes
+    /// seconds: use a generous call timeout.
     async fn checkpoint(
         &self,
         image_dir: String,

@@ -196,9 +196,14 @@ impl Factory {
         crate::checkpoint::restore(self, id, config, process, opts)
     }
 
-    /// The systemd connection, for the restore (which makes its scope as create does).
-    pub(crate) fn systemd_connection(&self) -> crate::Result<Arc<SystemdConnection>> {
-        self.systemd()
+    /// The cgroup manager of the new scope `unit` for `cgroup`, nothing created until
+    /// `apply` (the restore makes its scope as create does).
+    pub(crate) fn new_scope_manager(
+        &self,
+        cgroup: &crate::config::Cgroup,
+        unit: UnitName,
+    ) -> crate::Result<Box<dyn CgroupManager>> {
+        Ok(Box::new(ScopeManager::new(self.systemd()?, cgroup, unit)?))
     }
 
     /// The binary exec helpers run from.

@@ -29,7 +29,6 @@ use crate::factory::Factory;
 use crate::process::{Process, ProcessHandle, Stdio};
 use crate::store::{now_rfc3339, pid_start_time, State};
 use crate::systemd::unit_name;
-use crate::systemd::ScopeManager;
 
 /// Folder (in the container's state folder) the rootfs is bound onto for criu.
 const RESTORE_ROOT: &str = "criu-root";
@@ -60,11 +59,7 @@ pub(crate) fn restore(
     let store = factory.store();
     let reservation = store.reserve(id)?;
     let unit = unit_name::for_container(&config.cgroups.scope_prefix, &config.cgroups.name);
-    let manager: Box<dyn CgroupManager> = Box::new(ScopeManager::new(
-        factory.systemd_connection()?,
-        &config.cgroups,
-        unit,
-    )?);
+    let manager = factory.new_scope_manager(&config.cgroups, unit)?;
     let dir = reservation.lock().dir().to_owned();
     let handle = match run_criu(&config, &record, &mut process, opts, &dir, manager.as_ref()) {
         Ok(handle) => handle,

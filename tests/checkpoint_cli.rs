@@ -295,3 +295,25 @@ fn a_missing_criu_is_named_and_the_container_keeps_running() {
         assert_eq!(leftover_scopes("ckpt-nocriu"), "");
     });
 }
+
+/// Runs everywhere: the status machine refuses before criu would run.
+#[test]
+fn only_a_running_container_is_checkpointed() {
+    support::in_systemd(|| {
+        let cli = Cli::new("ckpt-created");
+        let bundle = bundle("ckpt-created", &["sleep", "1000"], |_| {});
+        let images = support::scratch_dir("ckpt-created-images");
+        cli.run(&["create", "-b", s(&bundle), "ckpt-created"]).ok();
+        cli.run(&["checkpoint", "--image-path", s(&images), "ckpt-created"])
+            .fails_with(&["cannot checkpoint container `ckpt-created`: it is created"]);
+        cli.run(&["pause", "ckpt-created"]).ok();
+        cli.run(&["checkpoint", "--image-path", s(&images), "ckpt-created"])
+            .fails_with(&["cannot checkpoint container `ckpt-created`: it is paused"]);
+        assert!(
+            !images.join("unitbox-checkpoint.json").exists(),
+            "nothing written"
+        );
+        cli.run(&["delete", "-f", "ckpt-created"]).ok();
+        assert_eq!(leftover_scopes("ckpt-created"), "");
+    });
+}

@@ -317,3 +317,100 @@ fn only_a_running_container_is_checkpointed() {
         assert_eq!(leftover_scopes("ckpt-created"), "");
     });
 }
+
+/// The pty master a console socket receives (runc's protocol: one fd over SCM_RIGHTS).
+fn receive_master(listener: std::os::unix::net::UnixListener) -> std::fs::File {
+    use std::os::fd::AsFd;
+    let (stream, _) = listener.accept().unwrap();
+    let mut buf = [0u8; 4096];
+    let mut got = unitbox::sys::scm::recv_with_fds(stream.as_fd(), &mut buf).unwrap();
+    assert_eq!(got.fds.len(), 1, "one pty master");
+    std::fs::File::from(got.fds.remove(0))
+}
+
+/// Sends every number the terminal prints to the returned channel, until it closes.
+fn numbers_from(master: std::fs::File) -> std::sync::mpsc::Receiver<u64> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(master).lines() {
+            let Ok(line) = line else { return };
+            if let Ok(n) = line.trim().parse() {
+                if tx.send(n).is_err() {
+                    return;
+                }
+            }
+        }
+    });
+    rx
+}
+
+#[test]
+fn a_terminal_comes_back_through_the_console_socket() {
+    if skip_without_criu("a_terminal_comes_back_through_the_console_socket") {
+        return;
+    }
+    support::in_systemd(|| {
+        let cli = Cli::new("ckpt-tty");
+        let script = "i=0; while :; do i=$((i+1)); echo $i > /tmp/c; echo $i; sleep 0.2; done";
+        let bundle = bundle("ckpt-tty", &["sh", "-c", script], |c| {
+            counter_config(c);
+            c["process"]["terminal"] = true.into();
+        });
+        let images = support::scratch_dir("ckpt-tty-images");
+        let socket = support::socket_path("ckpt-tty");
+        let listener = std::os::unix::net::UnixListener::bind(&socket).unwrap();
+        let receiver = std::thread::spawn(move || receive_master(listener));
+        cli.run(&[
+            "run",
+            "-d",
+            "--console-socket",
+            s(&socket),
+            "-b",
+            s(&bundle),
+            "ckpt-tty",
+        ])
+        .ok();
+        let before = numbers_from(receiver.join().unwrap());
+        assert!(
+            before.recv_timeout(WAIT).unwrap() >= 1,
+            "the pty carries output"
+        );
+        wait_counter_at_least(&bundle, 3);
+
+        cli.run(&["checkpoint", "--image-path", s(&images), "ckpt-tty"])
+            .ok();
+        assert_scope_gone("unitbox-ckpt-tty.scope");
+        let dumped = counter(&bundle);
+
+        // A terminal container needs a console socket to come back; the new master of
+        // its pty (criu's orphan-pts-master) arrives there.
+        let restore = |extra: &[&str]| {
+            let mut args = vec![
+                "restore",
+                "-d",
+                "--image-path",
+                s(&images),
+                "-b",
+                s(&bundle),
+            ];
+            args.extend_from_slice(extra);
+            args.push("ckpt-tty");
+            cli.run(&args)
+        };
+        restore(&[]).fails_with(&["console socket"]);
+        let socket = support::socket_path("ckpt-tty-restored");
+        let listener = std::os::unix::net::UnixListener::bind(&socket).unwrap();
+        let receiver = std::thread::spawn(move || receive_master(listener));
+        restore(&["--console-socket", s(&socket)]).ok();
+        let after = numbers_from(receiver.join().unwrap());
+        let first = after.recv_timeout(WAIT).expect("the restored pty prints");
+        assert!(
+            first > dumped,
+            "restored terminal printed {first}, saved was {dumped}"
+        );
+        assert_in_limited_scope("unitbox-ckpt-tty.scope", pid_of(&cli, "ckpt-tty"));
+        cli.run(&["delete", "-f", "ckpt-tty"]).ok();
+        assert_eq!(leftover_scopes("ckpt-tty"), "");
+    });
+}

@@ -94,10 +94,12 @@ struct StdioExternal {
 }
 
 /// Init's fds 0–2 as criu externals: stdio opened by the caller lives on the host (a
-/// host `/dev/null`, a log file, a journal socket), outside every mount criu dumps, so it
-/// is recorded as external and the restore hands over its own descriptor instead
-/// (runc does this for pipes only).
+/// host `/dev/null`, a log file), outside every mount criu dumps, so it is recorded as
+/// external and the restore hands over its own descriptor instead (runc does this for
+/// pipes only). A file on one of init's own mounts (its pty) stays criu's.
 fn stdio_externals(pid: i32) -> Vec<StdioExternal> {
+    let mountinfo = std::fs::read_to_string(format!("/proc/{pid}/mountinfo")).unwrap_or_default();
+    let container_mounts = mount_ids(&mountinfo);
     (0..3)
         .map(|fd| {
             let link = std::fs::read_link(format!("/proc/{pid}/fd/{fd}"))
@@ -107,8 +109,19 @@ fn stdio_externals(pid: i32) -> Vec<StdioExternal> {
             let mnt_id = std::fs::read_to_string(format!("/proc/{pid}/fdinfo/{fd}"))
                 .ok()
                 .and_then(|info| fdinfo_mnt_id(&info));
+            // A file on one of init's own mounts (its terminal on the container's devpts)
+            // is dumped by criu like any other.
+            let mnt_id = mnt_id.filter(|id| !container_mounts.contains(id));
             stdio_external(&link, meta.map(|m| m.ino()), mnt_id)
         })
+        .collect()
+}
+
+/// The mount ids (first column) of a `/proc/<pid>/mountinfo`.
+fn mount_ids(mountinfo: &str) -> Vec<u64> {
+    mountinfo
+        .lines()
+        .filter_map(|l| l.split_whitespace().next()?.parse().ok())
         .collect()
 }
 
@@ -207,6 +220,13 @@ fn external_namespaces(state: &State) -> Result<Vec<String>, CheckpointError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn mount_ids_are_the_first_column() {
+        let info = "24 1 0:22 / / rw - overlay overlay rw\n\
+                    31 24 0:5 / /dev/pts rw - devpts devpts rw\n";
+        assert_eq!(mount_ids(info), [24, 31]);
+    }
 
     #[test]
     fn unix_table_lookup_reads_the_inode_column() {

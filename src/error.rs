@@ -159,6 +159,9 @@ pub enum Error {
     /// unitboxd's monitor could not have its scope made by the daemon.
     #[error(transparent)]
     RemoteScope(#[from] crate::daemon::remote_scope::RemoteScopeError),
+    /// A checkpoint or restore failed or was refused.
+    #[error(transparent)]
+    Checkpoint(#[from] crate::checkpoint::CheckpointError),
 }
 
 impl Error {
@@ -195,6 +198,8 @@ impl Error {
             Error::Systemd(_) => ErrorCode::SystemError,
             Error::Cgroupfs(_) => ErrorCode::SystemError,
             Error::RemoteScope(_) => ErrorCode::SystemError,
+            Error::Checkpoint(e) if e.is_invalid_input() => ErrorCode::ConfigInvalid,
+            Error::Checkpoint(_) => ErrorCode::SystemError,
         }
     }
 }
@@ -204,6 +209,7 @@ fn refusal_code(verb: crate::container::Verb, status: crate::container::Status) 
     use crate::container::{Status, Verb};
     match (verb, status) {
         (Verb::Resume, _) => ErrorCode::ContainerNotPaused,
+        (Verb::Checkpoint, Status::Created) => ErrorCode::ContainerNotRunning,
         (_, Status::Paused | Status::Pausing) => ErrorCode::ContainerPaused,
         (_, Status::Stopped | Status::Creating) => ErrorCode::ContainerNotRunning,
         (_, Status::Created | Status::Running) => ErrorCode::ContainerNotStopped,

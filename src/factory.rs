@@ -205,6 +205,39 @@ impl Factory {
         ))
     }
 
+    /// Restores container `id` with `config` from the checkpoint in `opts.images_dir`
+    /// (libcontainer `Restore`): the restored tree lands in a new `<prefix>-<id>.scope`
+    /// with the config's resources, its init a child of the caller; `process` gives the
+    /// restored init's stdio (recorded stdio pipes are replaced by these) and console
+    /// socket. Returns the container `running`, its state saved. See [`crate::checkpoint`].
+    pub fn restore(
+        &self,
+        id: &str,
+        config: Config,
+        process: Process,
+        opts: &crate::checkpoint::CriuOpts,
+    ) -> crate::Result<Container> {
+        crate::checkpoint::restore(self, id, config, process, opts)
+    }
+
+    /// The cgroup manager of the new scope `unit` for `cgroup`, nothing created until
+    /// `apply` (the restore makes its scope as create does).
+    pub(crate) fn new_scope_manager(
+        &self,
+        cgroup: &crate::config::Cgroup,
+        unit: UnitName,
+    ) -> crate::Result<Box<dyn CgroupManager>> {
+        match &self.managers {
+            Some(source) => source.manager(cgroup, unit),
+            None => Ok(Box::new(ScopeManager::new(self.systemd()?, cgroup, unit)?)),
+        }
+    }
+
+    /// The binary exec helpers run from.
+    pub(crate) fn init_binary(&self) -> Option<&Path> {
+        self.options.init_binary.as_deref()
+    }
+
     /// The factory's systemd connection (the system bus for root, the user's otherwise),
     /// opened on first use.
     fn systemd(&self) -> crate::Result<Arc<SystemdConnection>> {
@@ -265,7 +298,7 @@ fn kill_init(spawned: &Spawned) {
 
 /// The bundle and the annotations, which the OCI conversion keeps as `key=value` labels
 /// (`bundle=<path>` last, as runc does).
-fn bundle_and_annotations(labels: &[String]) -> (PathBuf, BTreeMap<String, String>) {
+pub(crate) fn bundle_and_annotations(labels: &[String]) -> (PathBuf, BTreeMap<String, String>) {
     let mut bundle = PathBuf::new();
     let mut annotations = BTreeMap::new();
     for label in labels {
@@ -295,7 +328,7 @@ fn namespace_paths(config: &Config, spawned: &Spawned) -> BTreeMap<NamespaceType
 }
 
 /// What init's fds 0–2 point to (`readlink /proc/<pid>/fd/N`), for checkpoint/restore.
-fn external_descriptors(pid: i32) -> Vec<String> {
+pub(crate) fn external_descriptors(pid: i32) -> Vec<String> {
     (0..3)
         .map(|fd| {
             std::fs::read_link(Path::new(&format!("/proc/{pid}/fd/{fd}")))

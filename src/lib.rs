@@ -9,6 +9,7 @@
 pub mod cgroupfs;
 pub mod cgroups;
 pub mod channel;
+pub mod checkpoint;
 pub mod cli;
 pub mod config;
 pub mod console;

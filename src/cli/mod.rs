@@ -48,6 +48,9 @@ pub struct Globals {
     /// Accepted for runc compatibility; unitbox always manages cgroups through systemd.
     #[arg(long)]
     pub systemd_cgroup: bool,
+    /// Path to the criu binary used for checkpoint and restore.
+    #[arg(long, default_value = crate::checkpoint::DEFAULT_CRIU)]
+    pub criu: PathBuf,
     /// Ignore cgroup permission errors (`true`, `false` or `auto`).
     #[arg(long, value_enum, default_value_t = Rootless::Auto)]
     pub rootless: Rootless,
@@ -232,6 +235,10 @@ commands! {
     Spec => spec::SpecArgs,
     /// Check that a bundle's config.json converts and validates (unitbox extra).
     Validate => validate::ValidateArgs,
+    /// Checkpoint a running container with criu.
+    Checkpoint => checkpoint::CheckpointArgs,
+    /// Restore a container from a previous checkpoint.
+    Restore => restore::RestoreArgs,
 }
 
 /// The factory over `--root`; init runs from our own executable.

@@ -5,6 +5,7 @@
 //! run, refreshes the status, and asks the status machine ([`status`]) before acting, as
 //! youki's `container_*.rs` do. Mirrors runc's `libcontainer/container_linux.go`.
 
+mod checkpoint;
 mod destroy;
 mod exec;
 mod pause;

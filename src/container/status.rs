@@ -47,6 +47,8 @@ pub enum Verb {
     Exec,
     /// `update` / `set`
     Set,
+    /// `checkpoint`
+    Checkpoint,
 }
 
 impl Verb {
@@ -60,6 +62,7 @@ impl Verb {
             Verb::Delete => "delete",
             Verb::Exec => "exec in",
             Verb::Set => "update",
+            Verb::Checkpoint => "checkpoint",
         }
     }
 }
@@ -163,6 +166,19 @@ impl Status {
         }
     }
 
+    /// criu dumps a running tree; a created init has not exec'd its process yet, and a
+    /// frozen one cannot be seized by criu (runc refuses both).
+    pub fn can_checkpoint(self) -> bool {
+        match self {
+            Status::Running => true,
+            Status::Creating
+            | Status::Created
+            | Status::Pausing
+            | Status::Paused
+            | Status::Stopped => false,
+        }
+    }
+
     /// Whether `verb` is legal in this status.
     pub fn allows(self, verb: Verb) -> bool {
         match verb {
@@ -173,6 +189,7 @@ impl Status {
             Verb::Delete => self.can_delete(),
             Verb::Exec => self.can_exec(),
             Verb::Set => self.can_set(),
+            Verb::Checkpoint => self.can_checkpoint(),
         }
     }
 }
@@ -206,18 +223,18 @@ mod tests {
         Status::Stopped,
     ];
 
-    /// (status, start, kill, pause, resume, delete, exec, set)
+    /// (status, start, kill, pause, resume, delete, exec, set, checkpoint)
     #[rustfmt::skip]
-    const PREDICATES: [(Status, [bool; 7]); 6] = [
-        (Status::Creating, [false, false, false, false, false, false, false]),
-        (Status::Created,  [true,  true,  true,  false, true,  true,  true ]),
-        (Status::Running,  [false, true,  true,  false, false, true,  true ]),
-        (Status::Pausing,  [false, true,  false, true,  false, false, true ]),
-        (Status::Paused,   [false, true,  false, true,  false, false, true ]),
-        (Status::Stopped,  [false, false, false, false, true,  false, false]),
+    const PREDICATES: [(Status, [bool; 8]); 6] = [
+        (Status::Creating, [false, false, false, false, false, false, false, false]),
+        (Status::Created,  [true,  true,  true,  false, true,  true,  true,  false]),
+        (Status::Running,  [false, true,  true,  false, false, true,  true,  true ]),
+        (Status::Pausing,  [false, true,  false, true,  false, false, true,  false]),
+        (Status::Paused,   [false, true,  false, true,  false, false, true,  false]),
+        (Status::Stopped,  [false, false, false, false, true,  false, false, false]),
     ];
 
-    const VERBS: [Verb; 7] = [
+    const VERBS: [Verb; 8] = [
         Verb::Start,
         Verb::Signal,
         Verb::Pause,
@@ -225,6 +242,7 @@ mod tests {
         Verb::Delete,
         Verb::Exec,
         Verb::Set,
+        Verb::Checkpoint,
     ];
 
     #[test]
@@ -278,6 +296,9 @@ mod tests {
             (Verb::Delete, Status::Paused,  ErrorCode::ContainerPaused),
             (Verb::Exec,   Status::Paused,  ErrorCode::ContainerPaused),
             (Verb::Exec,   Status::Stopped, ErrorCode::ContainerNotRunning),
+            (Verb::Checkpoint, Status::Created, ErrorCode::ContainerNotRunning),
+            (Verb::Checkpoint, Status::Stopped, ErrorCode::ContainerNotRunning),
+            (Verb::Checkpoint, Status::Paused,  ErrorCode::ContainerPaused),
         ];
         for (verb, status, want) in rows {
             assert!(!status.allows(verb), "{verb} {status} must be refused");

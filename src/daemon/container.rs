@@ -12,6 +12,7 @@ use zbus::object_server::SignalEmitter;
 use zbus::{OwnedFd, OwnedVariant};
 
 use super::access::require_root;
+use super::checkpoint;
 use super::error::BusError;
 use super::runtime::{Entry, ExecRequest, ExecStdio, Runtime};
 
@@ -202,6 +203,26 @@ impl ContainerObject {
     ) -> Result<(), BusError> {
         require_root(conn, &header).await?;
         self.runtime.destroy(&self.entry.id, flags).await
+    }
+
+    /// Checkpoints the running container into `image_dir` (absolute) with criu. Unless
+    /// it is left running (`LeaveRunning b`, `PreDump b`), it then stops (`Exited`) and is
+    /// removed (`ContainerRemoved`), its scope gone, so `RestoreContainer` can bring the id
+    /// back. Options: `WorkPath s`, `ParentPath s` (images of a pre-dump, relative to
+    /// `image_dir` or absolute), `LeaveRunning b`, `PreDump b`, `TcpEstablished b`,
+    /// `ExtUnixSk b`, `ShellJob b`, `FileLocks b`, `ManageCgroupsMode s` (default
+    /// `ignore`), `EmptyNs as`, `PageServer s` (`ADDRESS:PORT`), `CriuPath s`. Takes
+    /// seconds: use a generous call timeout.
+    async fn checkpoint(
+        &self,
+        image_dir: String,
+        options: HashMap<String, OwnedVariant>,
+        #[zbus(header)] header: Header<'_>,
+        #[zbus(connection)] conn: &zbus::Connection,
+    ) -> Result<(), BusError> {
+        require_root(conn, &header).await?;
+        let options = checkpoint::checkpoint_options(&image_dir, &options)?;
+        checkpoint::checkpoint(&self.runtime, &self.entry.id, options).await
     }
 
     /// The OCI state JSON (plus `exitCode`/`exitStatus` once stopped).

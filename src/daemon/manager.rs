@@ -13,6 +13,7 @@ use zbus::OwnedObjectPath;
 use zbus::OwnedVariant;
 
 use super::access::require_root;
+use super::checkpoint;
 use super::container::{
     bool_option, exec_with_paths, known_options, open_output, stats_dict, string_option,
 };
@@ -68,6 +69,7 @@ fn create_options(options: &HashMap<String, OwnedVariant>) -> Result<CreateOptio
         stderr: string_option(options, "StderrPath")?
             .map(|p| open_output(&p))
             .transpose()?,
+        restore: None,
     })
 }
 
@@ -245,6 +247,40 @@ impl Manager {
     ) -> Result<(u32, String), BusError> {
         require_root(conn, &header).await?;
         exec_with_paths(&self.runtime, &id, argv, env, cwd, options).await
+    }
+
+    /// Restores container `id` from the checkpoint in `image_dir` (absolute), with the
+    /// config of `bundle`: the restored tree runs in a new scope `unitbox-<id>.scope` with
+    /// the config's resources. Replies once it runs. Options: `WorkPath s`,
+    /// `TcpEstablished b`, `ExtUnixSk b`, `ShellJob b`, `FileLocks b`,
+    /// `ManageCgroupsMode s` (default `ignore`), `EmptyNs as`, `CriuPath s`,
+    /// `StdoutPath s`, `StderrPath s` (default: the journal).
+    async fn restore_container(
+        &self,
+        id: String,
+        bundle: String,
+        image_dir: String,
+        options: HashMap<String, OwnedVariant>,
+        #[zbus(header)] header: Header<'_>,
+        #[zbus(connection)] conn: &zbus::Connection,
+    ) -> Result<OwnedObjectPath, BusError> {
+        require_root(conn, &header).await?;
+        let options = checkpoint::restore_options(&image_dir, &options)?;
+        checkpoint::restore(&self.runtime, &id, &bundle, options).await
+    }
+
+    /// `Checkpoint` of container `id`.
+    async fn checkpoint_container(
+        &self,
+        id: String,
+        image_dir: String,
+        options: HashMap<String, OwnedVariant>,
+        #[zbus(header)] header: Header<'_>,
+        #[zbus(connection)] conn: &zbus::Connection,
+    ) -> Result<(), BusError> {
+        require_root(conn, &header).await?;
+        let options = checkpoint::checkpoint_options(&image_dir, &options)?;
+        checkpoint::checkpoint(&self.runtime, &id, options).await
     }
 
     /// A container appeared.

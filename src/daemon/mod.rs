@@ -3,7 +3,7 @@
 //! Layout (machined's, in zbus): [`manager`] is the Manager object with id-keyed methods,
 //! [`container`] one object per container, [`runtime`] the verbs both call (the library
 //! run on the blocking pool), [`error`] the one ErrorCode → error-name table, [`access`]
-//! the uid check, [`path`] the object paths, [`monitor`] the per-container parent process
+//! the uid check, [`checkpoint`] checkpoint/restore with criu, [`path`] the object paths, [`monitor`] the per-container parent process
 //! that outlives daemon restarts, [`pool`] monitors started ahead of need, [`wire`] what
 //! daemon and monitor say to each other, [`remote_scope`] the monitor's cgroup manager
 //! (the daemon makes the scope), [`scopes`] the daemon's cgroup managers on its one warm
@@ -19,6 +19,7 @@
 //! containers do not survive a reboot, so neither does their state.
 
 pub mod access;
+pub mod checkpoint;
 pub mod container;
 pub mod error;
 pub mod journal;

@@ -275,7 +275,9 @@ fn create(
         stdout,
         stderr,
         start,
+        restore,
     } = request;
+    let restoring = restore.is_some();
     let mut process = match &config.process {
         Some(process) => Process::from_config(process),
         None => {
@@ -317,8 +319,12 @@ fn create(
     }
     let factory = Factory::new(root, FactoryOptions::default())?
         .with_manager_source(Arc::new(RemoteScopes::new(control.clone())));
-    let mut container = factory.create_with_process(&id, config, process)?;
-    if start {
+    let mut container = match restore {
+        // A restored container is running already: criu resumed its tasks.
+        Some(opts) => factory.restore(&id, config, process, &opts)?,
+        None => factory.create_with_process(&id, config, process)?,
+    };
+    if start && !restoring {
         // A start that fails leaves the container created; the daemon sees that status
         // and starts it itself, reporting the error.
         let _ = container.start();

@@ -353,6 +353,7 @@ impl Runtime {
             stdout: options.stdout.is_some(),
             stderr: options.stderr.is_some(),
             start,
+            restore: options.restore,
             config,
         };
         let stdio: Vec<OwnedFd> = options.stdout.into_iter().chain(options.stderr).collect();
@@ -631,7 +632,7 @@ impl Runtime {
     }
 
     /// Runs `verb` on the loaded library container, serialized with other verbs.
-    async fn with_container<T: Send + 'static>(
+    pub(super) async fn with_container<T: Send + 'static>(
         &self,
         id: &str,
         verb: impl FnOnce(&mut Container) -> crate::Result<T> + Send + 'static,
@@ -936,6 +937,8 @@ pub struct CreateOptions {
     pub slice: Option<String>,
     /// Further scope properties, checked (`ScopeProperties`).
     pub scope_properties: Vec<Property>,
+    /// Restore from this checkpoint instead of creating (`RestoreContainer`).
+    pub restore: Option<crate::checkpoint::CriuOpts>,
 }
 
 /// What to exec.

@@ -36,6 +36,10 @@ pub struct MonitorRequest {
     /// itself, saving the daemon a round of load and start.
     #[serde(default)]
     pub start: bool,
+    /// Restore the container from this checkpoint instead of creating it
+    /// (`RestoreContainer`); the restored container is running, so `start` is moot.
+    #[serde(default)]
+    pub restore: Option<crate::checkpoint::CriuOpts>,
 }
 
 /// Daemon → monitor.

@@ -294,6 +294,11 @@ impl Process {
         Ok(handle.wait()?)
     }
 
+    /// Makes this the handle of a process started elsewhere (a restored init).
+    pub(crate) fn adopt_handle(&mut self, handle: ProcessHandle) {
+        self.handle = Some(handle);
+    }
+
     /// The pty master of a terminal process started without a console socket.
     pub fn take_console(&mut self) -> Option<OwnedFd> {
         self.console.take()

@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 
+use crate::cgroupfs::CgroupMode;
 use crate::cgroups::CgroupManager;
 use crate::config::id::validate_id;
 use crate::config::validate::{validate, ConfigError};
@@ -97,10 +98,17 @@ impl Factory {
             config.cgroups.name = id.to_owned();
         }
         validate(&config)?;
+        let bus = bus_for(&config);
+        if bus == Bus::User && CgroupMode::detect()?.is_v1() {
+            return Err(crate::systemd::SystemdError::RootlessOnV1.into());
+        }
         let reservation = self.store.reserve(id)?;
         let unit = unit_name::for_container(&config.cgroups.scope_prefix, &config.cgroups.name);
-        let manager: Box<dyn CgroupManager> =
-            Box::new(ScopeManager::new(self.systemd()?, &config.cgroups, unit)?);
+        let manager: Box<dyn CgroupManager> = Box::new(ScopeManager::new(
+            self.systemd(bus)?,
+            &config.cgroups,
+            unit,
+        )?);
         let (bundle, annotations) = bundle_and_annotations(&config.labels);
         let creating = OciState {
             oci_version: OCI_VERSION.to_owned(),
@@ -169,7 +177,7 @@ impl Factory {
         let state = self.store.load(id)?;
         let unit = UnitName::parse(&state.unit_name).map_err(crate::systemd::SystemdError::from)?;
         let manager: Box<dyn CgroupManager> = Box::new(ScopeManager::load_in(
-            self.systemd()?,
+            self.systemd(bus_for(&state.config))?,
             unit,
             &state.config.cgroups.slice,
         )?);
@@ -181,13 +189,16 @@ impl Factory {
         ))
     }
 
-    /// The factory's systemd connection (the system bus for root, the user's otherwise),
-    /// opened on first use.
-    fn systemd(&self) -> crate::Result<Arc<SystemdConnection>> {
+    /// The factory's systemd connection on `bus`, opened on first use; a container on
+    /// another bus than the first one gets a connection of its own.
+    fn systemd(&self, bus: Bus) -> crate::Result<Arc<SystemdConnection>> {
         if let Some(conn) = self.systemd.get() {
-            return Ok(conn.clone());
+            if *conn.systemd().bus() == bus {
+                return Ok(conn.clone());
+            }
+            return Ok(SystemdConnection::connect(bus)?);
         }
-        let conn = SystemdConnection::connect(Bus::for_current_user())?;
+        let conn = SystemdConnection::connect(bus)?;
         // Two threads may race to connect; the loser's connection is dropped.
         Ok(self.systemd.get_or_init(|| conn).clone())
     }
@@ -195,6 +206,16 @@ impl Factory {
     /// Ids of every container in the root, sorted.
     pub fn list(&self) -> crate::Result<Vec<String>> {
         Ok(self.store.list()?)
+    }
+}
+
+/// The bus of the systemd that holds the container's scope: the user's own systemd for
+/// rootless cgroups (runc's systemd driver with `--rootless`), the system's otherwise.
+fn bus_for(config: &Config) -> Bus {
+    if config.rootless_cgroups {
+        Bus::User
+    } else {
+        Bus::System
     }
 }
 

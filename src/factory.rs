@@ -104,11 +104,11 @@ impl Factory {
         }
         let reservation = self.store.reserve(id)?;
         let unit = unit_name::for_container(&config.cgroups.scope_prefix, &config.cgroups.name);
-        let manager: Box<dyn CgroupManager> = Box::new(ScopeManager::new(
-            self.systemd(bus)?,
-            &config.cgroups,
-            unit,
-        )?);
+        let systemd = self.systemd(bus)?;
+        // The connection opens while init is spawned; the scope's start needs it first.
+        systemd.connect_soon();
+        let manager: Box<dyn CgroupManager> =
+            Box::new(ScopeManager::new(systemd, &config.cgroups, unit)?);
         let (bundle, annotations) = bundle_and_annotations(&config.labels);
         let creating = OciState {
             oci_version: OCI_VERSION.to_owned(),
@@ -176,11 +176,14 @@ impl Factory {
         validate_id(id)?;
         let state = self.store.load(id)?;
         let unit = UnitName::parse(&state.unit_name).map_err(crate::systemd::SystemdError::from)?;
-        let manager: Box<dyn CgroupManager> = Box::new(ScopeManager::load_in(
-            self.systemd(bus_for(&state.config))?,
-            unit,
-            &state.config.cgroups.slice,
-        )?);
+        let manager: Box<dyn CgroupManager> = Box::new(
+            ScopeManager::load_in(
+                self.systemd(bus_for(&state.config))?,
+                unit,
+                &state.config.cgroups.slice,
+            )?
+            .with_recorded_paths(&state.cgroup_paths),
+        );
         Ok(Container::new(
             self.store.clone(),
             state,
@@ -189,16 +192,16 @@ impl Factory {
         ))
     }
 
-    /// The factory's systemd connection on `bus`, opened on first use; a container on
-    /// another bus than the first one gets a connection of its own.
+    /// The factory's systemd connection on `bus`, opened by its first call; a container
+    /// on another bus than the first one gets a connection of its own.
     fn systemd(&self, bus: Bus) -> crate::Result<Arc<SystemdConnection>> {
         if let Some(conn) = self.systemd.get() {
             if *conn.systemd().bus() == bus {
                 return Ok(conn.clone());
             }
-            return Ok(SystemdConnection::connect(bus)?);
+            return Ok(SystemdConnection::lazy(bus)?);
         }
-        let conn = SystemdConnection::connect(bus)?;
+        let conn = SystemdConnection::lazy(bus)?;
         // Two threads may race to connect; the loser's connection is dropped.
         Ok(self.systemd.get_or_init(|| conn).clone())
     }

@@ -442,6 +442,32 @@ impl ScopeManager {
         ScopeManager::new(conn, &cgroup, unit)
     }
 
+    /// The same manager, told where the scope's cgroup is: the directories its create
+    /// recorded (`Container` state's `cgroup_paths`, as [`CgroupManager::paths`] gave
+    /// them). Reading the scope's cgroup files (freezer state, pids) then needs no call to
+    /// systemd; a scope's `ControlGroup` never changes while it exists. Paths that do not
+    /// name the scope's directory in the tracking hierarchy are ignored.
+    pub fn with_recorded_paths(self, recorded: &BTreeMap<String, PathBuf>) -> ScopeManager {
+        let mode = self.scope.mode;
+        let key = match mode {
+            CgroupMode::Unified => "",
+            CgroupMode::Hybrid => "unified",
+            CgroupMode::Legacy => "systemd",
+        };
+        let base = ScopePaths::new(mode, "/").tracking();
+        let cgroup = recorded
+            .get(key)
+            .and_then(|path| path.strip_prefix(&base).ok())
+            .and_then(|rest| rest.to_str())
+            .filter(|rest| rest.ends_with(self.scope.unit.as_str()))
+            .map(|rest| format!("/{rest}"));
+        if let Some(cgroup) = cgroup {
+            *self.scope.paths.lock().unwrap_or_else(|e| e.into_inner()) =
+                Some(ScopePaths::new(mode, &cgroup));
+        }
+        self
+    }
+
     /// The same manager with extra options (description, machined registration).
     pub fn with_options(self, options: ScopeOptions) -> ScopeManager {
         let ScopeManager { conn, scope } = self;

@@ -173,3 +173,53 @@ fn rootless_picks_the_users_systemd_and_is_kept_in_the_state() {
         assert_eq!(leftover_scopes("rl2"), "");
     });
 }
+
+/// The container joins its scope while it builds its root filesystem, but never later
+/// than its hooks: a `createRuntime` hook (on the host) finds the container process in
+/// the scope, and a `createContainer` hook (a process the container forks) runs inside
+/// it. Without hooks nothing runs before `start` releases the program, which then is in
+/// the scope too.
+#[test]
+fn hooks_and_the_program_run_inside_the_scope() {
+    support::in_systemd(|| {
+        let cli = Cli::new("cli-hook-scope");
+        let out = cli.root.join("hook-out");
+        std::fs::create_dir_all(&out).unwrap();
+        let runtime_out = out.join("runtime");
+        let container_out = out.join("container");
+        let bundle = bundle("cli-hook-scope", &["cat", "/proc/self/cgroup"], |config| {
+            config["hooks"] = serde_json::json!({
+                "createRuntime": [{
+                    "path": "/bin/sh",
+                    "args": ["sh", "-c", format!(
+                        "pid=$(sed 's/.*\"pid\":\\([0-9]*\\).*/\\1/'); cat /proc/$pid/cgroup > {}",
+                        runtime_out.display()
+                    )],
+                }],
+                "createContainer": [{
+                    "path": "/bin/sh",
+                    "args": ["sh", "-c", format!("cat /proc/self/cgroup > {}", container_out.display())],
+                }],
+            });
+        });
+        let program = cli.run(&["run", "--bundle", s(&bundle), "hs1"]);
+        let scope = "/machine.slice/unitbox-hs1.scope";
+        for (who, text) in [
+            (
+                "createRuntime hook",
+                std::fs::read_to_string(&runtime_out).unwrap(),
+            ),
+            (
+                "createContainer hook",
+                std::fs::read_to_string(&container_out).unwrap(),
+            ),
+            ("program", program.ok().to_owned()),
+        ] {
+            let tracking = text
+                .lines()
+                .find(|l| l.starts_with("0::"))
+                .unwrap_or_else(|| panic!("{who}: no unified line in {text}"));
+            assert!(tracking.ends_with(scope), "{who} outside the scope: {text}");
+        }
+    });
+}

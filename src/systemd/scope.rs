@@ -48,6 +48,9 @@ pub struct Scope {
     options: ScopeOptions,
     /// The scope's directories, learned from `ControlGroup` once the scope exists.
     paths: Mutex<Option<ScopePaths>>,
+    /// Set for a scope another process made (see [`ScopeManager::with_recorded_paths`]):
+    /// no reference of ours keeps its unit loaded.
+    made_elsewhere: bool,
 }
 
 impl Scope {
@@ -60,6 +63,7 @@ impl Scope {
             mode,
             options,
             paths: Mutex::new(None),
+            made_elsewhere: false,
         }
     }
 
@@ -125,6 +129,24 @@ impl Scope {
         }
     }
 
+    /// The scope's directories as the kernel shows them for `pid`, a process systemd just
+    /// put in the scope (`/proc/<pid>/cgroup`, the tracking hierarchy's line): the same
+    /// `ControlGroup` systemd would answer, without two calls. Cached; `None` when the
+    /// process is gone or not in a cgroup of this unit's name.
+    fn paths_of_member(&self, pid: i32) -> Option<ScopePaths> {
+        let text = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).ok()?;
+        let cgroup = text.lines().find_map(|line| match self.mode {
+            CgroupMode::Unified | CgroupMode::Hybrid => line.strip_prefix("0::"),
+            CgroupMode::Legacy => line.split_once(":name=systemd:").map(|(_, path)| path),
+        })?;
+        if !cgroup.ends_with(&format!("/{}", self.unit)) {
+            return None;
+        }
+        let paths = ScopePaths::new(self.mode, cgroup);
+        *self.paths.lock().unwrap_or_else(|e| e.into_inner()) = Some(paths.clone());
+        Some(paths)
+    }
+
     fn cached_paths(&self) -> Option<ScopePaths> {
         self.paths.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
@@ -161,7 +183,10 @@ impl Scope {
         pid: i32,
         writes: &[CgroupWrite],
     ) -> crate::Result<()> {
-        let paths = self.paths(sd).await?;
+        let paths = match self.paths_of_member(pid) {
+            Some(paths) => paths,
+            None => self.paths(sd).await?,
+        };
         delegated::join_own_dirs(&paths, pid)?;
         delegated::apply(&paths, writes)?;
         if let Some(reg) = &self.options.register_machine {
@@ -284,6 +309,14 @@ impl Scope {
     /// directories. Idempotent.
     pub async fn destroy(&self, sd: &Systemd) -> crate::Result<()> {
         let paths = self.paths(sd).await?;
+        if self.made_elsewhere && !paths.tracking().exists() {
+            // The scope's cgroup is gone with its last process: systemd has stopped the
+            // scope (it removes the cgroup on stop), and with CollectMode=inactive-or-failed
+            // and no reference held (ours is in the process that made it) it unloads the
+            // unit in the same turn of its loop. Nothing to ask, reset or unreference.
+            delegated::remove_own_dirs(&paths)?;
+            return Ok(());
+        }
         let unit = self.unit.as_str();
         if sd.unit_path(unit).await?.is_some() {
             if self.mode.is_v1() {
@@ -442,12 +475,14 @@ impl ScopeManager {
         ScopeManager::new(conn, &cgroup, unit)
     }
 
-    /// The same manager, told where the scope's cgroup is: the directories its create
-    /// recorded (`Container` state's `cgroup_paths`, as [`CgroupManager::paths`] gave
-    /// them). Reading the scope's cgroup files (freezer state, pids) then needs no call to
-    /// systemd; a scope's `ControlGroup` never changes while it exists. Paths that do not
-    /// name the scope's directory in the tracking hierarchy are ignored.
-    pub fn with_recorded_paths(self, recorded: &BTreeMap<String, PathBuf>) -> ScopeManager {
+    /// The same manager, for a scope another process made, told where the scope's cgroup
+    /// is: the directories its create recorded (`Container` state's `cgroup_paths`, as
+    /// [`CgroupManager::paths`] gave them). Reading the scope's cgroup files (freezer
+    /// state, pids) then needs no call to systemd, since a scope's `ControlGroup` never
+    /// changes while it exists; and destroying a scope whose cgroup is gone needs none
+    /// either (see [`Scope::destroy`]). Paths that do not name the scope's directory in
+    /// the tracking hierarchy are ignored.
+    pub fn with_recorded_paths(mut self, recorded: &BTreeMap<String, PathBuf>) -> ScopeManager {
         let mode = self.scope.mode;
         let key = match mode {
             CgroupMode::Unified => "",
@@ -464,6 +499,7 @@ impl ScopeManager {
         if let Some(cgroup) = cgroup {
             *self.scope.paths.lock().unwrap_or_else(|e| e.into_inner()) =
                 Some(ScopePaths::new(mode, &cgroup));
+            self.scope.made_elsewhere = true;
         }
         self
     }

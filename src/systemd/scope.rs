@@ -309,13 +309,26 @@ impl Scope {
     /// directories. Idempotent.
     pub async fn destroy(&self, sd: &Systemd) -> crate::Result<()> {
         let paths = self.paths(sd).await?;
-        if self.made_elsewhere && !paths.tracking().exists() {
-            // The scope's cgroup is gone with its last process: systemd has stopped the
-            // scope (it removes the cgroup on stop), and with CollectMode=inactive-or-failed
-            // and no reference held (ours is in the process that made it) it unloads the
-            // unit in the same turn of its loop. Nothing to ask, reset or unreference.
-            delegated::remove_own_dirs(&paths)?;
-            return Ok(());
+        if self.made_elsewhere {
+            // No reference of ours holds the unit (the one AddRef took belonged to the
+            // process that made it), so with CollectMode=inactive-or-failed systemd
+            // unloads it as soon as it is stopped; nothing to reset or unreference.
+            match tracking_state(&paths) {
+                // Gone with its last process: systemd has stopped the scope already (it
+                // removes the cgroup on stop). Nothing to ask.
+                TrackingState::Gone => {
+                    delegated::remove_own_dirs(&paths)?;
+                    return Ok(());
+                }
+                // Its processes have all exited but systemd has not stopped it yet:
+                // nothing to kill or thaw, stopping is all there is (crun's one call).
+                TrackingState::Empty => {
+                    sd.stop_unit(self.unit.as_str()).await?;
+                    delegated::remove_own_dirs(&paths)?;
+                    return Ok(());
+                }
+                TrackingState::Populated => {}
+            }
         }
         let unit = self.unit.as_str();
         if sd.unit_path(unit).await?.is_some() {
@@ -363,6 +376,27 @@ impl Scope {
             map.insert(String::new(), p.tracking());
         }
         Ok(map)
+    }
+}
+
+/// What is left of a scope's cgroup in the hierarchy systemd tracks processes in.
+enum TrackingState {
+    /// No directory: systemd stopped the scope.
+    Gone,
+    /// A directory without processes (`populated 0`).
+    Empty,
+    /// Processes, or a host without `cgroup.events` (v1 legacy) where we cannot tell.
+    Populated,
+}
+
+fn tracking_state(paths: &ScopePaths) -> TrackingState {
+    let dir = paths.tracking();
+    if !dir.exists() {
+        return TrackingState::Gone;
+    }
+    match std::fs::read_to_string(dir.join("cgroup.events")) {
+        Ok(events) if events.lines().any(|line| line == "populated 0") => TrackingState::Empty,
+        _ => TrackingState::Populated,
     }
 }
 

@@ -2,10 +2,13 @@
 //! container, N times one after another, for unitbox, runc and crun, all with the
 //! systemd cgroup driver, inside the tests' private systemd. Run it with `scripts/bench`.
 //!
-//! Prints per runtime the median of each step and of the whole lifecycle, the wall time
-//! of all N, and the peak RSS of each runtime command (`wait4`'s `ru_maxrss`); then the
-//! unitbox/crun ratio. `BENCH_N` sets N (default 100); `BENCH_PROFILE=1` also prints
-//! `strace -c -f` of each unitbox step.
+//! The runtimes take turns, one lifecycle each, so that the load of a shared machine
+//! drifting during the run weighs on all of them alike. Prints per runtime the median of
+//! each step and of the whole lifecycle, the sum of its N lifecycles, and the peak RSS of
+//! each runtime command (`wait4`'s `ru_maxrss`); then the unitbox/crun ratio. `BENCH_N`
+//! sets N (default 100); `BENCH_PROFILE=1` also prints `strace -c -f` of each unitbox
+//! step; `BENCH_BASELINE=<path>` adds another unitbox binary (an older build, say) as
+//! runtime `baseline`.
 
 #[path = "../tests/support/mod.rs"]
 mod support;
@@ -188,11 +191,14 @@ fn bench() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(100);
     let bundle = true_bundle();
-    let runtimes = [
+    let mut runtimes = vec![
         Runtime::new("unitbox", UNITBOX),
         Runtime::new("crun", "crun"),
         Runtime::new("runc", "runc"),
     ];
+    if let Ok(baseline) = std::env::var("BENCH_BASELINE") {
+        runtimes.push(Runtime::new("baseline", &baseline));
+    }
     println!("lifecycle of a busybox /bin/true container (create, start, exit, delete), systemd cgroup driver, {n} in a row");
     println!(
         "{:<8} {:>9} {:>9} {:>9} {:>9} {:>10} {:>11} {:>13} {:>12} {:>12}",
@@ -213,13 +219,17 @@ fn bench() {
     );
     let mut medians = Vec::new();
     for rt in &runtimes {
-        // One warm-up lifecycle: page cache, systemd's first slice creation.
+        // One warm-up lifecycle each: page cache, systemd's first slice creation.
         rt.lifecycle(&bundle, "warmup");
-        let wall = Instant::now();
-        let runs: Vec<Lifecycle> = (0..n)
-            .map(|i| rt.lifecycle(&bundle, &format!("b{i}")))
-            .collect();
-        let wall = wall.elapsed();
+    }
+    let mut all: Vec<Vec<Lifecycle>> = runtimes.iter().map(|_| Vec::new()).collect();
+    for i in 0..n {
+        for (rt, runs) in runtimes.iter().zip(&mut all) {
+            runs.push(rt.lifecycle(&bundle, &format!("b{i}")));
+        }
+    }
+    for (rt, runs) in runtimes.iter().zip(all) {
+        let wall: Duration = runs.iter().map(|l| l.total).sum();
         let pick = |f: fn(&Lifecycle) -> Duration| median(runs.iter().map(f).collect());
         let total = pick(|l| l.total);
         medians.push((rt.name, total));

@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 
+use crate::cgroupfs::CgroupMode;
 use crate::cgroups::CgroupManager;
 use crate::config::id::validate_id;
 use crate::config::validate::{validate, ConfigError};
@@ -116,11 +117,20 @@ impl Factory {
             config.cgroups.name = id.to_owned();
         }
         validate(&config)?;
+        let bus = bus_for(&config);
+        if bus == Bus::User && CgroupMode::detect()?.is_v1() {
+            return Err(crate::systemd::SystemdError::RootlessOnV1.into());
+        }
         let reservation = self.store.reserve(id)?;
         let unit = unit_name::for_container(&config.cgroups.scope_prefix, &config.cgroups.name);
         let manager: Box<dyn CgroupManager> = match &self.managers {
             Some(source) => source.manager(&config.cgroups, unit)?,
-            None => Box::new(ScopeManager::new(self.systemd()?, &config.cgroups, unit)?),
+            None => {
+                let systemd = self.systemd(bus)?;
+                // The connection opens while init is spawned; the scope's start needs it first.
+                systemd.connect_soon();
+                Box::new(ScopeManager::new(systemd, &config.cgroups, unit)?)
+            }
         };
         let (bundle, annotations) = bundle_and_annotations(&config.labels);
         let creating = OciState {
@@ -191,11 +201,14 @@ impl Factory {
         let unit = UnitName::parse(&state.unit_name).map_err(crate::systemd::SystemdError::from)?;
         let manager: Box<dyn CgroupManager> = match &self.managers {
             Some(source) => source.manager(&state.config.cgroups, unit)?,
-            None => Box::new(ScopeManager::load_in(
-                self.systemd()?,
-                unit,
-                &state.config.cgroups.slice,
-            )?),
+            None => Box::new(
+                ScopeManager::load_in(
+                    self.systemd(bus_for(&state.config))?,
+                    unit,
+                    &state.config.cgroups.slice,
+                )?
+                .with_recorded_paths(&state.cgroup_paths),
+            ),
         };
         Ok(Container::new(
             self.store.clone(),
@@ -221,15 +234,19 @@ impl Factory {
     }
 
     /// The cgroup manager of the new scope `unit` for `cgroup`, nothing created until
-    /// `apply` (the restore makes its scope as create does).
+    /// `apply` (the restore makes its scope as create does), on the config's bus.
     pub(crate) fn new_scope_manager(
         &self,
-        cgroup: &crate::config::Cgroup,
+        config: &Config,
         unit: UnitName,
     ) -> crate::Result<Box<dyn CgroupManager>> {
         match &self.managers {
-            Some(source) => source.manager(cgroup, unit),
-            None => Ok(Box::new(ScopeManager::new(self.systemd()?, cgroup, unit)?)),
+            Some(source) => source.manager(&config.cgroups, unit),
+            None => Ok(Box::new(ScopeManager::new(
+                self.systemd(bus_for(config))?,
+                &config.cgroups,
+                unit,
+            )?)),
         }
     }
 
@@ -238,13 +255,16 @@ impl Factory {
         self.options.init_binary.as_deref()
     }
 
-    /// The factory's systemd connection (the system bus for root, the user's otherwise),
-    /// opened on first use.
-    fn systemd(&self) -> crate::Result<Arc<SystemdConnection>> {
+    /// The factory's systemd connection on `bus`, opened by its first call; a container
+    /// on another bus than the first one gets a connection of its own.
+    fn systemd(&self, bus: Bus) -> crate::Result<Arc<SystemdConnection>> {
         if let Some(conn) = self.systemd.get() {
-            return Ok(conn.clone());
+            if *conn.systemd().bus() == bus {
+                return Ok(conn.clone());
+            }
+            return Ok(SystemdConnection::lazy(bus)?);
         }
-        let conn = SystemdConnection::connect(Bus::for_current_user())?;
+        let conn = SystemdConnection::lazy(bus)?;
         // Two threads may race to connect; the loser's connection is dropped.
         Ok(self.systemd.get_or_init(|| conn).clone())
     }
@@ -252,6 +272,16 @@ impl Factory {
     /// Ids of every container in the root, sorted.
     pub fn list(&self) -> crate::Result<Vec<String>> {
         Ok(self.store.list()?)
+    }
+}
+
+/// The bus of the systemd that holds the container's scope: the user's own systemd for
+/// rootless cgroups (runc's systemd driver with `--rootless`), the system's otherwise.
+fn bus_for(config: &Config) -> Bus {
+    if config.rootless_cgroups {
+        Bus::User
+    } else {
+        Bus::System
     }
 }
 

@@ -59,7 +59,7 @@ pub(crate) fn restore(
     let store = factory.store();
     let reservation = store.reserve(id)?;
     let unit = unit_name::for_container(&config.cgroups.scope_prefix, &config.cgroups.name);
-    let manager = factory.new_scope_manager(&config.cgroups, unit)?;
+    let manager = factory.new_scope_manager(&config, unit)?;
     let dir = reservation.lock().dir().to_owned();
     let handle = match run_criu(&config, &record, &mut process, opts, &dir, manager.as_ref()) {
         Ok(handle) => handle,

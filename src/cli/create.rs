@@ -60,6 +60,8 @@ pub fn create(
     let mut config = load_bundle(&bundle)?;
     config.no_pivot_root |= options.no_pivot;
     config.no_new_keyring |= options.no_new_keyring;
+    // runc's `--rootless`: decided at create, kept in the state for every later command.
+    config.rootless_cgroups = globals.rootless.applies();
     let Some(process_config) = &config.process else {
         return Err(crate::config::ConfigError::invalid("process", "required to create a container").into());
     };

@@ -78,6 +78,21 @@ pub enum Rootless {
     No,
 }
 
+impl Rootless {
+    /// Whether containers made now get rootless cgroups, i.e. a scope of the user's own
+    /// systemd (the session bus) instead of the system's. `auto` is rootless when not
+    /// running as root, as runc decides it outside a user namespace (runc also asks the
+    /// user bus who owns it when uid 0 runs in a user namespace; we take the system bus
+    /// there: a root-in-userns caller with a systemd of its own has it on the system bus).
+    pub fn applies(self) -> bool {
+        match self {
+            Rootless::Yes => true,
+            Rootless::No => false,
+            Rootless::Auto => !nix::unistd::geteuid().is_root(),
+        }
+    }
+}
+
 /// Failures of the command line itself (not of the container operations it asks for).
 #[derive(Debug, thiserror::Error)]
 pub enum CliError {
@@ -241,9 +256,14 @@ commands! {
     Restore => restore::RestoreArgs,
 }
 
-/// The factory over `--root`; init runs from our own executable.
+/// The factory over `--root`; init runs from our own executable, sealed by a read-only
+/// overlay over its directory (the state root is the overlay's spare layer): a one-shot
+/// command cannot amortise a copy of the binary the way the daemon does.
 pub fn factory(globals: &Globals) -> Result<crate::factory::Factory, Error> {
-    crate::factory::Factory::new(&globals.root, crate::factory::FactoryOptions::default())
+    let factory =
+        crate::factory::Factory::new(&globals.root, crate::factory::FactoryOptions::default())?;
+    crate::process::seal_with_overlay(factory.store().root());
+    Ok(factory)
 }
 
 /// Loads container `id` from `--root`.

@@ -115,6 +115,8 @@ pub enum InitStep {
     Rlimits,
     /// `personality(2)`, `umask`, `setsid`.
     SessionAndPersonality,
+    /// Joining the container's own session keyring (`_ses.<id>`).
+    SessionKeyring,
     /// `PR_SET_NO_NEW_PRIVS`.
     NoNewPrivileges,
     /// Loading the seccomp filter.
@@ -159,6 +161,7 @@ impl InitStep {
             InitStep::Hostname => "set hostname",
             InitStep::Rlimits => "set rlimits",
             InitStep::SessionAndPersonality => "set session, umask and personality",
+            InitStep::SessionKeyring => "join session keyring",
             InitStep::NoNewPrivileges => "set no_new_privs",
             InitStep::Seccomp => "load seccomp filter",
             InitStep::BoundingSet => "drop bounding capabilities",
@@ -208,6 +211,10 @@ pub struct Bootstrap {
     /// `startContainer`, from `config.hooks`); init fills in the pid. `None` (exec, or a
     /// caller without a bundle): those hooks get a state with only the id.
     pub hook_state: Option<OciState>,
+    /// The session keyring the process joins (created if missing), runc's `_ses.<id>`;
+    /// `None` (`--no-new-keyring`): it keeps the runtime's.
+    #[serde(default)]
+    pub session_keyring: Option<String>,
 }
 
 /// The fds attached to [`ToInit::Bootstrap`], in this order: the exec fifo (O_PATH), the

@@ -23,7 +23,8 @@
 //!    process and a child of the runtime, which reaps it.
 //!
 //! **Container process (init):**
-//! 7. `setsid`; [`InitStep::Hooks`]: the runtime runs `createRuntime` hooks. `Proceed`
+//! 7. `setsid`; [`InitStep::SessionKeyring`]: a session keyring of our own, `_ses.<id>`
+//!    (not with `no_new_keyring`); [`InitStep::Hooks`]: the runtime runs `createRuntime` hooks. `Proceed`
 //!    told us our host pid, which the state of the hooks we run ourselves names.
 //! 8. [`InitStep::Network`] loopback up; [`InitStep::Rootfs`] mounts, `/dev`, the
 //!    `createContainer` hooks (host paths still resolve), `pivot_root`.
@@ -44,8 +45,8 @@
 //!     to `start` over the fifo); `process.execCPUAffinity.final`; with
 //!     `no_new_privileges`, seccomp loads here, as late as possible; [`InitStep::Exec`].
 //!
-//! An exec skips 7–10 except the console, rlimits, personality and umask, and runs no
-//! hooks.
+//! An exec skips 7–10 except the session keyring, the console, rlimits, personality and
+//! umask, and runs no hooks.
 
 pub mod capabilities;
 pub mod environment;
@@ -397,6 +398,9 @@ fn container_process(
     if is_init || spec.terminal {
         syscall("setsid", nix::unistd::setsid().map(drop)).at(InitStep::SessionAndPersonality)?;
     }
+    if let Some(name) = &boot.session_keyring {
+        join_session_keyring(name).at(InitStep::SessionKeyring)?;
+    }
     if is_init {
         run_hooks(channel, HookPoint::CreateRuntime).at(InitStep::Hooks)?;
         if config.networks.iter().any(|n| n.kind == "loopback") {
@@ -524,6 +528,26 @@ fn container_process(
             source: err,
         },
     ))
+}
+
+/// Step 7: our own session keyring, so the container cannot read the keys of the session
+/// that started it (runc's `JoinSessionKeyring`): joined by name, so an exec lands in the
+/// keyring init made, which is why its owner gets search permission. A kernel without
+/// keyrings (`ENOSYS`) has nothing to leak.
+fn join_session_keyring(name: &str) -> Result<(), InitError> {
+    let cname = CString::new(name).map_err(|_| InitError::Syscall {
+        call: "keyctl(KEYCTL_JOIN_SESSION_KEYRING)",
+        source: nix::Error::EINVAL,
+    })?;
+    let serial = match sys::keyring::join_session_keyring(&cname) {
+        Err(nix::Error::ENOSYS) => return Ok(()),
+        other => syscall("keyctl(KEYCTL_JOIN_SESSION_KEYRING)", other)?,
+    };
+    let perm = syscall("keyctl(KEYCTL_DESCRIBE)", sys::keyring::permissions(serial))?;
+    syscall(
+        "keyctl(KEYCTL_SETPERM)",
+        sys::keyring::set_permissions(serial, perm | sys::keyring::KEY_USR_SEARCH),
+    )
 }
 
 /// Step 7: asks the runtime to run its hooks and waits for it.

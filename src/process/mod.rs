@@ -22,7 +22,7 @@ use crate::init::message::{InitFailure, InitStep, ProcessSpec};
 use crate::sys::pidfd::{self, Exit};
 
 pub use exec_fifo::{release_exec_fifo, EXEC_FIFO};
-pub use sealed::sealed_init_binary;
+pub use sealed::{seal_with_overlay, sealed_init_binary};
 pub use spawn::{start_exec, start_init, ExecRequest, HookPoint, InitRequest, Spawned};
 
 /// Where one stdio stream of the process goes.

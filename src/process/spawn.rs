@@ -4,9 +4,17 @@
 //! The order is the contract with `init` (see its module docs):
 //! 1. spawn `unitbox init` from the sealed binary; the only code between fork and exec is
 //!    `dup2` of the channel onto fd 3 (std's `Command` does the rest);
-//! 2. `cgroup.apply(pid)` (or `add_process` for an exec) before init gets any work, so
-//!    nothing it forks escapes the scope;
-//! 3. send the bootstrap, then answer init's requests (id maps, hooks) until `Ready`.
+//! 2. send the bootstrap, then answer init's requests (id maps, hooks) until `Ready`;
+//! 3. the container joins its cgroup so that nothing escapes it and no code of the
+//!    container's runs outside it. An exec's helper joins (`add_process`) before it gets
+//!    the bootstrap. A container's init joins with the container process
+//!    (`cgroup.apply(pid)`, the scope's start job) *while* that process builds the root
+//!    filesystem: the job wait (the largest cost of a create) overlaps that work instead
+//!    of preceding it. The join is complete before any hook runs (runtime hooks see the
+//!    process in its cgroup; `createContainer` hooks are processes it forks) and before
+//!    `Ready`, so before `start` lets the container's program run. The process forks
+//!    nothing else before `Ready`. With a new cgroup namespace, init joins before the
+//!    bootstrap instead: the namespace's root is the cgroup it is made in.
 
 use std::collections::BTreeMap;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
@@ -105,7 +113,10 @@ pub fn start_init(req: InitRequest<'_>) -> crate::Result<Spawned> {
 
     let (parent, child) = channel::pair::<ToInit, FromInit>().map_err(ProcessError::from)?;
     let mut init = spawn_init(req.init_binary, req.process, child.into_fd())?;
-    req.cgroup.apply(init.stage_one_pid())?;
+    let join_early = crate::init::namespaces::creates(req.config, NamespaceType::Cgroup);
+    if join_early {
+        req.cgroup.apply(init.stage_one_pid())?;
+    }
 
     let bootstrap = Bootstrap {
         launch: Launch::Init,
@@ -120,6 +131,7 @@ pub fn start_init(req: InitRequest<'_>) -> crate::Result<Spawned> {
             bundle: PathBuf::new(),
             annotations: BTreeMap::new(),
         })),
+        session_keyring: session_keyring(req.id, req.config),
         fds: FdLayout {
             exec_fifo: true,
             container_pidfd: false,
@@ -135,8 +147,53 @@ pub fn start_init(req: InitRequest<'_>) -> crate::Result<Spawned> {
         .map_err(ProcessError::from)?;
     drop((fifo, console_socket, extra_files));
 
-    drive(&parent, &mut init, req.process, req.config, Some(req.hooks))?;
+    let hooks = &req.config.hooks;
+    let hooks_need_cgroup = !(hooks.prestart.is_empty()
+        && hooks.create_runtime.is_empty()
+        && hooks.create_container.is_empty());
+    let cgroup = req.cgroup;
+    std::thread::scope(|threads| -> crate::Result<()> {
+        let mut joining = None;
+        let mut join = |event: CgroupEvent| -> crate::Result<()> {
+            match event {
+                CgroupEvent::Forked(pid) if !join_early => {
+                    joining = Some(threads.spawn(move || cgroup.apply(pid)));
+                    Ok(())
+                }
+                CgroupEvent::Forked(_) => Ok(()),
+                CgroupEvent::Hooks if !hooks_need_cgroup => Ok(()),
+                CgroupEvent::Hooks | CgroupEvent::Ready => match joining.take() {
+                    Some(thread) => thread
+                        .join()
+                        .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+                    None => Ok(()),
+                },
+            }
+        };
+        drive(
+            &parent,
+            &mut init,
+            req.process,
+            req.config,
+            Some(req.hooks),
+            &mut join,
+        )?;
+        // A failed drive leaves the thread to the end of the scope, which waits for it: the
+        // caller then destroys a scope that exists (or never will).
+        join(CgroupEvent::Ready)
+    })?;
     finish(init, req.process)
+}
+
+/// The points of a start where the container's cgroup membership matters.
+#[derive(Debug, Clone, Copy)]
+enum CgroupEvent {
+    /// init forked the container process (host pid): it can join now.
+    Forked(i32),
+    /// init asks for the runtime hooks; after them it runs its `createContainer` hooks.
+    Hooks,
+    /// init is ready: every process must be in the cgroup.
+    Ready,
 }
 
 /// Starts a process inside a running container (`exec`): init joins the namespaces of
@@ -163,6 +220,7 @@ pub fn start_exec(req: ExecRequest<'_>) -> crate::Result<Spawned> {
         process: req.process.spec(req.config.no_new_privileges),
         join,
         hook_state: None,
+        session_keyring: session_keyring(req.id, req.config),
         fds: FdLayout {
             exec_fifo: false,
             container_pidfd: true,
@@ -178,7 +236,14 @@ pub fn start_exec(req: ExecRequest<'_>) -> crate::Result<Spawned> {
         .map_err(ProcessError::from)?;
     drop((console_socket, extra_files));
 
-    drive(&parent, &mut init, req.process, req.config, None)?;
+    drive(
+        &parent,
+        &mut init,
+        req.process,
+        req.config,
+        None,
+        &mut |_| Ok(()),
+    )?;
     // After `Ready` the process execs: the close-on-exec channel closing is success, a
     // `Failed` is the exec failing.
     match parent.recv() {
@@ -256,6 +321,12 @@ fn spawn_init(
     })
 }
 
+/// runc's session keyring of container `id`: `_ses.<id>`, which every process of the
+/// container joins (an exec finds the keyring init made), unless `no_new_keyring`.
+fn session_keyring(id: &str, config: &Config) -> Option<String> {
+    (!config.no_new_keyring).then(|| format!("_ses.{id}"))
+}
+
 fn into_std(stdio: Stdio) -> Result<std::process::Stdio, ProcessError> {
     Ok(match stdio {
         Stdio::Inherit => std::process::Stdio::inherit(),
@@ -277,13 +348,15 @@ fn connect_console_socket(process: &Process) -> Result<Option<OwnedFd>, ProcessE
     }
 }
 
-/// Answers init's requests until it reports `Ready`.
+/// Answers init's requests until it reports `Ready`; tells `cgroup` of the points where
+/// the container's cgroup membership matters (see [`CgroupEvent`]).
 fn drive(
     channel: &Channel<ToInit, FromInit>,
     init: &mut Started,
     process: &mut Process,
     config: &Config,
     mut hooks: Option<&mut dyn FnMut(HookPoint, i32) -> crate::Result<()>>,
+    cgroup: &mut dyn FnMut(CgroupEvent) -> crate::Result<()>,
 ) -> crate::Result<()> {
     loop {
         let (msg, mut fds) = channel.recv().map_err(|e| match e {
@@ -302,11 +375,13 @@ fn drive(
             }
             FromInit::Forked { pid } => {
                 init.process = Some(ProcessHandle::open(pid)?);
+                cgroup(CgroupEvent::Forked(pid))?;
                 channel
                     .send(&ToInit::Proceed { pid }, &[])
                     .map_err(ProcessError::from)?;
             }
             FromInit::RunHooks(point) => {
+                cgroup(CgroupEvent::Hooks)?;
                 let pid = init.process.as_ref().map_or(0, ProcessHandle::pid);
                 if let Some(run) = hooks.as_mut() {
                     run(point, pid)?;
@@ -318,7 +393,7 @@ fn drive(
             FromInit::Console => {
                 process.console = fds.pop();
             }
-            FromInit::Ready => return Ok(()),
+            FromInit::Ready => return cgroup(CgroupEvent::Ready),
             FromInit::Failed(failure) => return Err(ProcessError::Init { failure }.into()),
         }
     }

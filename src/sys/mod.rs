@@ -6,6 +6,7 @@
 
 pub mod fd;
 pub mod fork;
+pub mod keyring;
 pub mod memfd;
 pub mod mount;
 pub mod netdev;

@@ -94,6 +94,19 @@ impl Systemd {
         })
     }
 
+    /// A client on `bus` that connects on its first call: a command that turns out to
+    /// need nothing from systemd (`start` and `state` on cgroup v1) never pays for the
+    /// connection.
+    pub fn lazy(bus: Bus) -> Systemd {
+        Systemd {
+            address: bus.address(),
+            bus,
+            conn: Mutex::new(None),
+            call_timeout: CALL_TIMEOUT,
+            job_timeout: JOB_TIMEOUT,
+        }
+    }
+
     /// The same client with other timeouts.
     pub fn with_timeouts(mut self, call: Duration, job: Duration) -> Systemd {
         self.call_timeout = call;
@@ -507,6 +520,31 @@ impl SystemdConnection {
             .map_err(SystemdError::Runtime)?;
         let systemd = runtime.block_on(Systemd::connect(bus))?;
         Ok(Arc::new(SystemdConnection { runtime, systemd }))
+    }
+
+    /// A connection to systemd on `bus` that is opened by its first call (see
+    /// [`Systemd::lazy`]) or by [`SystemdConnection::connect_soon`].
+    pub fn lazy(bus: Bus) -> Result<Arc<SystemdConnection>, SystemdError> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("unitbox-dbus")
+            .enable_all()
+            .build()
+            .map_err(SystemdError::Runtime)?;
+        Ok(Arc::new(SystemdConnection {
+            runtime,
+            systemd: Systemd::lazy(bus),
+        }))
+    }
+
+    /// Starts opening the connection in the background, so that it is ready (or nearly)
+    /// when the first call comes; a failure shows at that call.
+    pub fn connect_soon(self: &Arc<Self>) {
+        let this = Arc::clone(self);
+        drop(self.runtime.spawn(async move {
+            // The first call reports the error (and retries) if this fails.
+            let _ = this.systemd.connection().await;
+        }));
     }
 
     /// The system bus for root, the user's bus for rootless callers.

@@ -115,6 +115,10 @@ pub enum SystemdError {
     /// A unit name is invalid.
     #[error(transparent)]
     UnitName(#[from] UnitNameError),
+    /// Rootless cgroups (the user's systemd) asked for on a cgroup v1 host, where systemd
+    /// cannot delegate to a user manager (runc's wording).
+    #[error("cannot use rootless systemd cgroups manager on cgroup v1")]
+    RootlessOnV1,
 }
 
 impl SystemdError {

@@ -51,6 +51,9 @@ pub struct Scope {
     options: ScopeOptions,
     /// The scope's directories, learned from `ControlGroup` once the scope exists.
     paths: Mutex<Option<ScopePaths>>,
+    /// Set for a scope another process made (see [`ScopeManager::with_recorded_paths`]):
+    /// no reference of ours keeps its unit loaded.
+    made_elsewhere: bool,
 }
 
 impl Scope {
@@ -63,6 +66,7 @@ impl Scope {
             mode,
             options,
             paths: Mutex::new(None),
+            made_elsewhere: false,
         }
     }
 
@@ -135,6 +139,24 @@ impl Scope {
         *self.paths.lock().unwrap_or_else(|e| e.into_inner()) = Some(paths);
     }
 
+    /// The scope's directories as the kernel shows them for `pid`, a process systemd just
+    /// put in the scope (`/proc/<pid>/cgroup`, the tracking hierarchy's line): the same
+    /// `ControlGroup` systemd would answer, without two calls. Cached; `None` when the
+    /// process is gone or not in a cgroup of this unit's name.
+    fn paths_of_member(&self, pid: i32) -> Option<ScopePaths> {
+        let text = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).ok()?;
+        let cgroup = text.lines().find_map(|line| match self.mode {
+            CgroupMode::Unified | CgroupMode::Hybrid => line.strip_prefix("0::"),
+            CgroupMode::Legacy => line.split_once(":name=systemd:").map(|(_, path)| path),
+        })?;
+        if !cgroup.ends_with(&format!("/{}", self.unit)) {
+            return None;
+        }
+        let paths = ScopePaths::new(self.mode, cgroup);
+        *self.paths.lock().unwrap_or_else(|e| e.into_inner()) = Some(paths.clone());
+        Some(paths)
+    }
+
     /// The directories, if already known.
     pub fn cached_paths(&self) -> Option<ScopePaths> {
         self.paths.lock().unwrap_or_else(|e| e.into_inner()).clone()
@@ -172,7 +194,10 @@ impl Scope {
         pid: i32,
         writes: &[CgroupWrite],
     ) -> crate::Result<()> {
-        let paths = self.paths(sd).await?;
+        let paths = match self.paths_of_member(pid) {
+            Some(paths) => paths,
+            None => self.paths(sd).await?,
+        };
         delegated::join_own_dirs(&paths, pid)?;
         delegated::apply(&paths, writes)?;
         if let Some(reg) = &self.options.register_machine {
@@ -295,6 +320,27 @@ impl Scope {
     /// directories. Idempotent.
     pub async fn destroy(&self, sd: &Systemd) -> crate::Result<()> {
         let paths = self.paths(sd).await?;
+        if self.made_elsewhere {
+            // No reference of ours holds the unit (the one AddRef took belonged to the
+            // process that made it), so with CollectMode=inactive-or-failed systemd
+            // unloads it as soon as it is stopped; nothing to reset or unreference.
+            match tracking_state(&paths) {
+                // Gone with its last process: systemd has stopped the scope already (it
+                // removes the cgroup on stop). Nothing to ask.
+                TrackingState::Gone => {
+                    delegated::remove_own_dirs(&paths)?;
+                    return Ok(());
+                }
+                // Its processes have all exited but systemd has not stopped it yet:
+                // nothing to kill or thaw, stopping is all there is (crun's one call).
+                TrackingState::Empty => {
+                    sd.stop_unit(self.unit.as_str()).await?;
+                    delegated::remove_own_dirs(&paths)?;
+                    return Ok(());
+                }
+                TrackingState::Populated => {}
+            }
+        }
         let unit = self.unit.as_str();
         if sd.unit_path(unit).await?.is_some() {
             if self.mode.is_v1() {
@@ -341,6 +387,27 @@ impl Scope {
             map.insert(String::new(), p.tracking());
         }
         Ok(map)
+    }
+}
+
+/// What is left of a scope's cgroup in the hierarchy systemd tracks processes in.
+enum TrackingState {
+    /// No directory: systemd stopped the scope.
+    Gone,
+    /// A directory without processes (`populated 0`).
+    Empty,
+    /// Processes, or a host without `cgroup.events` (v1 legacy) where we cannot tell.
+    Populated,
+}
+
+fn tracking_state(paths: &ScopePaths) -> TrackingState {
+    let dir = paths.tracking();
+    if !dir.exists() {
+        return TrackingState::Gone;
+    }
+    match std::fs::read_to_string(dir.join("cgroup.events")) {
+        Ok(events) if events.lines().any(|line| line == "populated 0") => TrackingState::Empty,
+        _ => TrackingState::Populated,
     }
 }
 
@@ -451,6 +518,35 @@ impl ScopeManager {
             ..Cgroup::default()
         };
         ScopeManager::new(conn, &cgroup, unit)
+    }
+
+    /// The same manager, for a scope another process made, told where the scope's cgroup
+    /// is: the directories its create recorded (`Container` state's `cgroup_paths`, as
+    /// [`CgroupManager::paths`] gave them). Reading the scope's cgroup files (freezer
+    /// state, pids) then needs no call to systemd, since a scope's `ControlGroup` never
+    /// changes while it exists; and destroying a scope whose cgroup is gone needs none
+    /// either (see [`Scope::destroy`]). Paths that do not name the scope's directory in
+    /// the tracking hierarchy are ignored.
+    pub fn with_recorded_paths(mut self, recorded: &BTreeMap<String, PathBuf>) -> ScopeManager {
+        let mode = self.scope.mode;
+        let key = match mode {
+            CgroupMode::Unified => "",
+            CgroupMode::Hybrid => "unified",
+            CgroupMode::Legacy => "systemd",
+        };
+        let base = ScopePaths::new(mode, "/").tracking();
+        let cgroup = recorded
+            .get(key)
+            .and_then(|path| path.strip_prefix(&base).ok())
+            .and_then(|rest| rest.to_str())
+            .filter(|rest| rest.ends_with(self.scope.unit.as_str()))
+            .map(|rest| format!("/{rest}"));
+        if let Some(cgroup) = cgroup {
+            *self.scope.paths.lock().unwrap_or_else(|e| e.into_inner()) =
+                Some(ScopePaths::new(mode, &cgroup));
+            self.scope.made_elsewhere = true;
+        }
+        self
     }
 
     /// The same manager with extra options (description, machined registration).

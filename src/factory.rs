@@ -314,8 +314,14 @@ fn run_runtime_hooks(
 /// Undoes the scope of a create that failed; the create's own error is what the caller
 /// sees, so a failure here can only be logged.
 fn destroy_scope(manager: &dyn CgroupManager) {
-    if let Err(error) = manager.destroy() {
-        tracing::warn!(%error, unit = manager.unit_name(), "remove scope of failed create");
+    match manager.destroy() {
+        Ok(()) => {}
+        // Systemd was never reached, so no scope was made: the create's own error (the
+        // same failed connection) is the one line the user needs.
+        Err(crate::Error::Systemd(crate::systemd::SystemdError::Connect { .. })) => {}
+        Err(error) => {
+            tracing::warn!(%error, unit = manager.unit_name(), "remove scope of failed create");
+        }
     }
 }
 

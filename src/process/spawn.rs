@@ -14,7 +14,8 @@
 //!    process in its cgroup; `createContainer` hooks are processes it forks) and before
 //!    `Ready`, so before `start` lets the container's program run. The process forks
 //!    nothing else before `Ready`. With a new cgroup namespace, init joins before the
-//!    bootstrap instead: the namespace's root is the cgroup it is made in.
+//!    bootstrap instead: the namespace's root is the cgroup it is made in; likewise with
+//!    an `execCPUAffinity.initial`, which a later join would reset to the cpuset's CPUs.
 
 use std::collections::BTreeMap;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
@@ -113,7 +114,16 @@ pub fn start_init(req: InitRequest<'_>) -> crate::Result<Spawned> {
 
     let (parent, child) = channel::pair::<ToInit, FromInit>().map_err(ProcessError::from)?;
     let mut init = spawn_init(req.init_binary, req.process, child.into_fd())?;
-    let join_early = crate::init::namespaces::creates(req.config, NamespaceType::Cgroup);
+    // Joining a cgroup resets a task's CPU affinity to the cgroup's cpuset (v2 with the
+    // cpuset controller): an `initial` affinity must be set after the join, so that join
+    // cannot overlap the work init does once it has the bootstrap.
+    let initial_affinity = req
+        .process
+        .exec_cpu_affinity
+        .as_ref()
+        .is_some_and(|affinity| affinity.initial.is_some());
+    let join_early =
+        crate::init::namespaces::creates(req.config, NamespaceType::Cgroup) || initial_affinity;
     if join_early {
         req.cgroup.apply(init.stage_one_pid())?;
     }

@@ -39,6 +39,10 @@ pub struct ScopeOptions {
     /// Further `StartTransientUnit` properties, checked by the caller (unitboxd's
     /// `ScopeProperties`); they come after the resources and before the annotations.
     pub extra_properties: Vec<Property>,
+    /// Leave out `AddRef`: for a client that exits right after the scope starts (the CLI's
+    /// `create`), whose reference would be dropped at once and only cost systemd a watch
+    /// on our bus name (a match on the bus, then the name-lost handling) per container.
+    pub no_bus_reference: bool,
 }
 
 /// A container's scope, driven asynchronously through a [`Systemd`] client (the daemon
@@ -98,10 +102,12 @@ impl Scope {
             Property::new("Slice", Value::Str(self.cgroup.slice.clone())),
             Property::new("Delegate", Value::Bool(true)),
             Property::new("CollectMode", Value::Str("inactive-or-failed".to_owned())),
-            Property::new("AddRef", Value::Bool(true)),
             Property::new("DefaultDependencies", Value::Bool(false)),
             Property::new("PIDs", Value::U32s(vec![pid])),
         ];
+        if !self.options.no_bus_reference {
+            props.insert(4, Property::new("AddRef", Value::Bool(true)));
+        }
         props.extend(properties::accounting_properties(self.mode));
         props.extend(resource_props);
         props.extend(self.options.extra_properties.iter().cloned());

@@ -23,7 +23,7 @@ use super::accounting::UnitAccounting;
 use super::connection::{Bus, Systemd, SystemdConnection};
 use super::properties::{self, KernelDevices, MappingError, Property, Value};
 use super::unit_name::{slice_cgroup_path, UnitName};
-use super::{machined, SystemdError};
+use super::{machined, slice_anchor, SystemdError};
 
 const UNIT_IFACE: &str = "org.freedesktop.systemd1.Unit";
 const SCOPE_IFACE: &str = "org.freedesktop.systemd1.Scope";
@@ -612,7 +612,13 @@ impl ScopeManager {
 
 impl CgroupManager for ScopeManager {
     fn apply(&self, pid: i32) -> crate::Result<()> {
-        self.run(self.scope.apply(self.conn.systemd(), pid))
+        let sd = self.conn.systemd();
+        self.run(async {
+            // A lone container's scope would otherwise re-realize the slice tree.
+            slice_anchor::hold_slice_controllers(sd, &self.scope.cgroup.slice, self.scope.mode)
+                .await;
+            self.scope.apply(sd, pid).await
+        })
     }
 
     fn add_process(&self, pid: i32) -> crate::Result<()> {

@@ -21,7 +21,7 @@ use crate::process::{start_init, HookPoint, InitRequest, Process, Spawned};
 use crate::store::{now_rfc3339, State, Store};
 use crate::systemd::connection::{Bus, SystemdConnection};
 use crate::systemd::unit_name::{self, UnitName};
-use crate::systemd::ScopeManager;
+use crate::systemd::{ScopeManager, ScopeOptions};
 
 /// How a [`Factory`] starts containers.
 #[derive(Debug, Clone, Default)]
@@ -129,7 +129,13 @@ impl Factory {
                 let systemd = self.systemd(bus)?;
                 // The connection opens while init is spawned; the scope's start needs it first.
                 systemd.connect_soon();
-                Box::new(ScopeManager::new(systemd, &config.cgroups, unit)?)
+                // This process exits once init waits: a bus reference would die with it.
+                Box::new(
+                    ScopeManager::new(systemd, &config.cgroups, unit)?.with_options(ScopeOptions {
+                        no_bus_reference: true,
+                        ..ScopeOptions::default()
+                    }),
+                )
             }
         };
         let (bundle, annotations) = bundle_and_annotations(&config.labels);

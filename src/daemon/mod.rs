@@ -131,25 +131,19 @@ async fn serve(options: DaemonOptions) -> Result<(), DaemonError> {
     Ok(())
 }
 
-/// Holds systemd's `JobRemoved` match (and its name-owner match) for the daemon's life.
-/// zbus counts match rules per connection, so every job wait (each scope start and stop)
-/// then reuses them instead of adding them on the bus before the call and removing them
-/// after. Best effort: without it, job waits add their own.
+/// Holds systemd's `JobRemoved` match for the daemon's life. zbus counts match rules per
+/// connection, so every job wait (each scope start and stop) then reuses it instead of
+/// adding it on the bus before the call and removing it after. Best effort: without it,
+/// job waits add their own.
 async fn hold_job_matches(systemd: &Systemd) {
     use futures_util::StreamExt;
     let Ok(conn) = systemd.connection().await else {
         return;
     };
-    let Ok(manager) = crate::systemd::proxy::ManagerProxy::new(&conn).await else {
+    let Ok(mut removed) = crate::systemd::connection::job_removed_stream(&conn).await else {
         return;
     };
-    let Ok(mut removed) = manager.receive_job_removed().await else {
-        return;
-    };
-    tokio::spawn(async move {
-        let _manager = manager;
-        while removed.next().await.is_some() {}
-    });
+    tokio::spawn(async move { while removed.next().await.is_some() {} });
 }
 
 #[cfg(test)]

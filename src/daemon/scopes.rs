@@ -18,9 +18,10 @@ use crate::cgroups::{CgroupManager, FreezerState, Stats};
 use crate::config::{Cgroup, Resources};
 use crate::factory::ManagerSource;
 use crate::systemd::connection::Systemd;
-use crate::systemd::properties::{self, Property, Value};
 use crate::systemd::unit_name::UnitName;
 use crate::systemd::{Scope, ScopeOptions};
+
+pub use crate::systemd::slice_anchor::{anchor_slice, hold_slice_controllers};
 
 /// Makes the managers of the daemon's factory.
 #[derive(Debug, Clone)]
@@ -120,45 +121,6 @@ impl DaemonScope {
     }
 }
 
-/// The slice that keeps `slice`'s controllers enabled (`machine.slice` →
-/// `machine-unitboxd.slice`).
-pub fn anchor_slice(slice: &str) -> String {
-    match slice.strip_suffix(".slice") {
-        Some("-") | None => "unitboxd.slice".to_owned(),
-        Some(stem) => format!("{stem}-unitboxd.slice"),
-    }
-}
-
-/// Starts an empty transient slice inside `slice` with the accounting (and, on v1, the
-/// device policy) every container scope asks for. systemd enables a controller on a slice
-/// while some member wants it: without a member that always does, the first container
-/// after an idle moment re-realizes the slice tree (`-.slice`, `machine.slice`) and the
-/// last one's removal migrates it back, on every create/destroy of a lone container. The
-/// anchor has no processes, so its own limits bind nothing. Best effort: an anchor left by
-/// an earlier run is simply kept.
-pub async fn hold_slice_controllers(sd: &Systemd, slice: &str, mode: CgroupMode) {
-    let anchor = anchor_slice(slice);
-    if let Ok(Some(_)) = sd.unit_path(&anchor).await {
-        return;
-    }
-    let mut props = vec![Property::new(
-        "Description",
-        Value::Str(format!(
-            "unitboxd: keeps the controllers of {slice} enabled"
-        )),
-    )];
-    props.extend(properties::accounting_properties(mode));
-    if mode.is_v1() {
-        props.push(Property::new(
-            "DevicePolicy",
-            Value::Str("strict".to_owned()),
-        ));
-    }
-    if let Err(error) = sd.start_transient_unit(&anchor, &props).await {
-        tracing::debug!(%anchor, error = %super::error::chain(&error), "slice anchor not started");
-    }
-}
-
 /// Removes a scope: one `UnrefUnit` when no process is left in it, else the full path.
 pub async fn destroy(scope: &Scope, sd: &Systemd) -> crate::Result<()> {
     let paths = scope.paths(sd).await?;
@@ -222,17 +184,5 @@ impl CgroupManager for DaemonScope {
 
     fn paths(&self) -> crate::Result<BTreeMap<String, PathBuf>> {
         self.run(self.scope.cgroup_paths(self.sd()))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn anchors_are_named_inside_their_slice() {
-        assert_eq!(anchor_slice("machine.slice"), "machine-unitboxd.slice");
-        assert_eq!(anchor_slice("a-b.slice"), "a-b-unitboxd.slice");
-        assert_eq!(anchor_slice("-.slice"), "unitboxd.slice");
     }
 }

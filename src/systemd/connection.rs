@@ -10,6 +10,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures_util::StreamExt;
 use tokio::sync::Mutex;
 use zbus::names::InterfaceName;
 use zbus::{Connection, OwnedObjectPath, OwnedVariant};
@@ -17,7 +18,7 @@ use zbus::{Connection, OwnedObjectPath, OwnedVariant};
 use super::accounting::UnitAccounting;
 use super::job;
 use super::properties::Property;
-use super::proxy::ManagerProxy;
+use super::proxy::{JobRemoved, ManagerProxy};
 use super::SystemdError;
 
 /// Default time allowed for one D-Bus call (runc#3904: systemd can hang when busy).
@@ -224,7 +225,9 @@ impl Systemd {
     where
         F: Future<Output = zbus::Result<OwnedObjectPath>>,
     {
-        let stream = self.call(method, unit, mgr.receive_job_removed()).await?;
+        let stream = self
+            .call(method, unit, job_removed_stream(mgr.inner().connection()))
+            .await?;
         let job = self.call(method, unit, queue).await?;
         job::wait(stream, method, unit, &job, self.job_timeout).await
     }
@@ -421,6 +424,30 @@ impl Systemd {
 
 /// The D-Bus interface of scope units, holding the accounting properties.
 const SCOPE_IFACE: &str = "org.freedesktop.systemd1.Scope";
+
+/// systemd's well-known bus name, object and manager interface.
+const SYSTEMD_NAME: &str = "org.freedesktop.systemd1";
+const SYSTEMD_PATH: &str = "/org/freedesktop/systemd1";
+const MANAGER_IFACE: &str = "org.freedesktop.systemd1.Manager";
+
+/// `JobRemoved` of the manager, as one `AddMatch` with systemd's well-known name as the
+/// sender: the bus daemon delivers only what the name's current owner emits, so no
+/// `NameOwnerChanged` match and `GetNameOwner` call are needed first, which zbus's
+/// `receive_job_removed` adds to every job (two round trips of ~12 per create). Jobs
+/// waited at once share the one match.
+pub(crate) async fn job_removed_stream(
+    conn: &Connection,
+) -> zbus::Result<impl futures_util::Stream<Item = JobRemoved> + Unpin> {
+    let rule = zbus::MatchRule::builder()
+        .msg_type(zbus::message::Type::Signal)
+        .sender(SYSTEMD_NAME)
+        .path(SYSTEMD_PATH)
+        .interface(MANAGER_IFACE)
+        .member("JobRemoved")
+        .build()?;
+    let messages = zbus::MessageStream::for_match_rule(rule, conn, None).await?;
+    Ok(messages.filter_map(|m| std::future::ready(m.ok().and_then(JobRemoved::from_message))))
+}
 
 /// Runs `fut` (one call of `method`) for at most `timeout`; a call that got no answer in
 /// time is a [`SystemdError::Timeout`] naming the method and unit.

@@ -17,6 +17,7 @@ pub mod machined;
 pub mod properties;
 pub mod proxy;
 pub mod scope;
+pub mod slice_anchor;
 pub mod unit_name;
 
 pub use accounting::UnitAccounting;

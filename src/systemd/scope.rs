@@ -23,7 +23,7 @@ use super::accounting::UnitAccounting;
 use super::connection::{Bus, Systemd, SystemdConnection};
 use super::properties::{self, KernelDevices, MappingError, Property, Value};
 use super::unit_name::{slice_cgroup_path, UnitName};
-use super::{machined, SystemdError};
+use super::{machined, slice_anchor, SystemdError};
 
 const UNIT_IFACE: &str = "org.freedesktop.systemd1.Unit";
 const SCOPE_IFACE: &str = "org.freedesktop.systemd1.Scope";
@@ -39,6 +39,10 @@ pub struct ScopeOptions {
     /// Further `StartTransientUnit` properties, checked by the caller (unitboxd's
     /// `ScopeProperties`); they come after the resources and before the annotations.
     pub extra_properties: Vec<Property>,
+    /// Leave out `AddRef`: for a client that exits right after the scope starts (the CLI's
+    /// `create`), whose reference would be dropped at once and only cost systemd a watch
+    /// on our bus name (a match on the bus, then the name-lost handling) per container.
+    pub no_bus_reference: bool,
 }
 
 /// A container's scope, driven asynchronously through a [`Systemd`] client (the daemon
@@ -98,10 +102,12 @@ impl Scope {
             Property::new("Slice", Value::Str(self.cgroup.slice.clone())),
             Property::new("Delegate", Value::Bool(true)),
             Property::new("CollectMode", Value::Str("inactive-or-failed".to_owned())),
-            Property::new("AddRef", Value::Bool(true)),
             Property::new("DefaultDependencies", Value::Bool(false)),
             Property::new("PIDs", Value::U32s(vec![pid])),
         ];
+        if !self.options.no_bus_reference {
+            props.insert(4, Property::new("AddRef", Value::Bool(true)));
+        }
         props.extend(properties::accounting_properties(self.mode));
         props.extend(resource_props);
         props.extend(self.options.extra_properties.iter().cloned());
@@ -606,7 +612,13 @@ impl ScopeManager {
 
 impl CgroupManager for ScopeManager {
     fn apply(&self, pid: i32) -> crate::Result<()> {
-        self.run(self.scope.apply(self.conn.systemd(), pid))
+        let sd = self.conn.systemd();
+        self.run(async {
+            // A lone container's scope would otherwise re-realize the slice tree.
+            slice_anchor::hold_slice_controllers(sd, &self.scope.cgroup.slice, self.scope.mode)
+                .await;
+            self.scope.apply(sd, pid).await
+        })
     }
 
     fn add_process(&self, pid: i32) -> crate::Result<()> {

@@ -378,14 +378,6 @@ impl Runtime {
         );
         if applied {
             self.referenced_lock().insert(unit.as_str().to_owned());
-        } else if let Err(error) = self
-            .systemd
-            .attach_processes(unit.as_str(), &[monitor_pid as u32])
-            .await
-        {
-            // The monitor's library made the scope itself (a path that does not ask us,
-            // such as a restore): it must still leave our cgroup for the container's scope.
-            tracing::warn!(%unit, error = %super::error::chain(&error), "monitor left in the daemon's cgroup");
         }
         let id_owned = id.to_owned();
         let factory = self.factory.clone();
@@ -1193,7 +1185,10 @@ impl Conversation {
                 // Undone once the monitor has said why it failed: the scope holds the
                 // monitor too, and removing it now would kill the messenger.
                 FromMonitor::Destroy => ToMonitor::Destroyed,
-                FromMonitor::Created { init_pid } => return Ok((init_pid, fds)),
+                FromMonitor::Created { init_pid } => {
+                    self.settle_monitor(*applied);
+                    return Ok((init_pid, fds));
+                }
                 FromMonitor::Failed { code, message } => {
                     let code = crate::ErrorCode::ALL
                         .into_iter()
@@ -1212,6 +1207,25 @@ impl Conversation {
             };
             wire::send(control, &answer, &[]).map_err(|e| fail(&e))?;
         }
+    }
+
+    /// Makes sure the monitor has left our cgroup for the container's scope and tells it
+    /// so (without the word it would connect to systemd and move itself). When the scope
+    /// was made here, the monitor's pid was in its `PIDs` already; otherwise the monitor's
+    /// library made the scope itself and we attach the monitor on our warm connection.
+    fn settle_monitor(&self, applied: bool) {
+        if !applied {
+            let handle = tokio::runtime::Handle::current();
+            let unit = self.scope.unit().as_str();
+            let pid = self.monitor.pid as u32;
+            if let Err(error) = handle.block_on(self.runtime.systemd.attach_processes(unit, &[pid]))
+            {
+                tracing::warn!(%unit, error = %super::error::chain(&error), "monitor left in the daemon's cgroup");
+                return;
+            }
+        }
+        // Best effort: a monitor that misses it moves itself.
+        let _ = wire::send(&self.monitor.control, &ToMonitor::Attached, &[]);
     }
 }
 

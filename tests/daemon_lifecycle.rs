@@ -28,6 +28,15 @@ fn lifecycle_through_busctl() {
             .spawn()
             .unwrap();
 
+        // Calls to systemd, to see what a create asks of it.
+        let systemd_log = support::scratch_dir("daemon-life-monitor").join("systemd.json");
+        let mut systemd_monitor = Command::new("busctl")
+            .args(["monitor", "--json=short", "org.freedesktop.systemd1"])
+            .stdout(std::fs::File::create(&systemd_log).unwrap())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+
         // Create: the reply comes once the scope job is done.
         let path = manager_ok("CreateContainer", &["ssa{sv}", "life", &bundle, "0"]);
         assert_eq!(path[0], "/io/unitbox/runtime1/container/life");
@@ -37,34 +46,49 @@ fn lifecycle_through_busctl() {
             support::systemctl_show("unitbox-life.scope", "ActiveState"),
             "active"
         );
-        // Containers and monitors with a container never live in the daemon's cgroup: besides
-        // the daemon it holds only idle monitors (started ahead of need), none of which is
-        // the parent of anything.
-        let daemon_procs = run_ok(
-            "busctl",
-            &[
-                "--json=short",
-                "call",
-                "org.freedesktop.systemd1",
-                "/org/freedesktop/systemd1",
-                "org.freedesktop.systemd1.Manager",
-                "GetUnitProcesses",
-                "s",
-                "unitboxd.service",
-            ],
+        // One call made the scope, with init and its monitor in it: the monitor did not
+        // have to attach itself.
+        std::thread::sleep(Duration::from_millis(300));
+        let _ = systemd_monitor.kill();
+        let _ = systemd_monitor.wait();
+        let calls = std::fs::read_to_string(&systemd_log).unwrap();
+        // (The first call also activated the daemon, whose start makes calls of its own.)
+        let members: Vec<&str> = calls
+            .lines()
+            .filter(|l| l.contains("\"type\":\"method_call\""))
+            .filter(|l| l.contains("\"unitbox-life.scope\""))
+            .filter_map(|l| l.split("\"member\":\"").nth(1)?.split('"').next())
+            .collect();
+        assert_eq!(members, ["StartTransientUnit"], "{calls}");
+        assert!(!calls.contains("AttachProcessesToUnit"), "{calls}");
+        let scope_procs = unit_processes("unitbox-life.scope");
+        let commands: Vec<&str> = scope_procs.iter().map(|(_, c)| c.as_str()).collect();
+        assert_eq!(
+            commands,
+            ["unitbox monitor", "unitbox init"],
+            "{scope_procs:?}"
         );
-        let daemon_procs: serde_json::Value = serde_json::from_str(daemon_procs.trim()).unwrap();
-        let procs = daemon_procs["data"][0].as_array().unwrap();
-        let daemon = daemon_pid();
-        for proc in procs {
-            let pid = proc[1].as_u64().unwrap();
-            if pid == u64::from(daemon) {
+        // init runs from the daemon's sealed copy of the binary (CVE-2019-5736), forked
+        // by a monitor that runs from it too.
+        for (pid, _) in &scope_procs {
+            let exe = std::fs::read_link(format!("/proc/{pid}/exe")).unwrap();
+            assert!(
+                exe.to_string_lossy().starts_with("/memfd:unitbox-init"),
+                "{pid}: {}",
+                exe.display()
+            );
+        }
+
+        // Containers and monitors with a container never live in the daemon's cgroup: besides
+        // the daemon it holds only its fork server and idle monitors (started ahead of
+        // need), none of which is the parent of anything but the fork server.
+        let daemon_procs = unit_processes("unitboxd.service");
+        let daemon = u64::from(daemon_pid());
+        for (pid, command) in &daemon_procs {
+            if *pid == daemon || command.starts_with("unitbox forkserver") {
                 continue;
             }
-            assert!(
-                proc[2].as_str().unwrap().starts_with("unitbox monitor"),
-                "{daemon_procs}"
-            );
+            assert!(command.starts_with("unitbox monitor"), "{daemon_procs:?}");
             let children = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
                 .unwrap_or_default();
             assert!(
@@ -311,6 +335,32 @@ fn daemon_serves_the_committed_introspection() {
 }
 
 /// The `<interface name="iface">…</interface>` block of an introspection document.
+/// (pid, command line) of every process of `unit`, as systemd lists them, in pid order.
+fn unit_processes(unit: &str) -> Vec<(u64, String)> {
+    let out = run_ok(
+        "busctl",
+        &[
+            "--json=short",
+            "call",
+            "org.freedesktop.systemd1",
+            "/org/freedesktop/systemd1",
+            "org.freedesktop.systemd1.Manager",
+            "GetUnitProcesses",
+            "s",
+            unit,
+        ],
+    );
+    let reply: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    let mut procs: Vec<(u64, String)> = reply["data"][0]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| (p[1].as_u64().unwrap(), p[2].as_str().unwrap().to_owned()))
+        .collect();
+    procs.sort();
+    procs
+}
+
 fn interface_block(xml: &str, iface: &str) -> String {
     let start = xml
         .find(&format!("<interface name=\"{iface}\">"))

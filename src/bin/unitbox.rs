@@ -11,9 +11,10 @@ fn main() -> ExitCode {
     if std::env::args_os().nth(1).is_some_and(|arg| arg == "init") {
         return unitbox::init::run();
     }
-    // The hidden per-container monitor of unitboxd (argv[1] == "monitor").
-    if std::env::args_os().nth(1).as_deref() == Some("monitor".as_ref()) {
-        return unitbox::daemon::monitor::main(&std::env::args().skip(2).collect::<Vec<_>>());
+    // unitboxd's hidden fork server of monitors (argv[1] == "forkserver"): also before
+    // anything that could start a thread.
+    if std::env::args_os().nth(1).as_deref() == Some("forkserver".as_ref()) {
+        return unitbox::daemon::forkserver::main(&std::env::args().skip(2).collect::<Vec<_>>());
     }
     let cli = Cli::parse();
     if let Err(err) = cli::init_logging(&cli.globals) {

@@ -4,7 +4,8 @@
 //! [`container`] one object per container, [`runtime`] the verbs both call (the library
 //! run on the blocking pool), [`error`] the one ErrorCode → error-name table, [`access`]
 //! the uid check, [`checkpoint`] checkpoint/restore with criu, [`path`] the object paths, [`monitor`] the per-container parent process
-//! that outlives daemon restarts, [`pool`] monitors started ahead of need, [`wire`] what
+//! that outlives daemon restarts, [`forkserver`] the single-threaded process that forks
+//! monitors, [`pool`] monitors started ahead of need, [`wire`] what
 //! daemon and monitor say to each other, [`remote_scope`] the monitor's cgroup manager
 //! (the daemon makes the scope), [`scopes`] the daemon's cgroup managers on its one warm
 //! systemd connection, [`scope_options`] the `Slice`/`ScopeProperties` create options,
@@ -22,6 +23,7 @@ pub mod access;
 pub mod checkpoint;
 pub mod container;
 pub mod error;
+pub mod forkserver;
 pub mod journal;
 pub mod manager;
 pub mod monitor;

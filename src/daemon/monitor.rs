@@ -1,8 +1,9 @@
-//! The per-container monitor: `unitbox monitor`, the parent of a container's init.
+//! The per-container monitor: the parent of a container's init.
 //!
 //! The daemon never forks from its threaded process and must survive its own restarts, so
-//! each container gets a small re-exec of the `unitbox` binary as its creator. Monitors are
-//! started ahead of need ([`super::pool`]) and wait on their stdin (a socket) for a
+//! each container gets a process of its own as its creator, forked by the single-threaded
+//! fork server ([`super::forkserver`]). Monitors are
+//! started ahead of need ([`super::pool`]) and wait on their socket for a
 //! [`ToMonitor::Create`]: the monitor then creates the container with the library's
 //! `Factory` (init becomes its child), whose cgroup manager asks the daemon to make the
 //! scope ([`super::remote_scope`]; the monitor never connects to systemd). The daemon puts
@@ -22,9 +23,9 @@
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
-use std::process::ExitCode;
 use std::sync::Arc;
 
+use nix::sys::signal::Signal;
 use serde::{Deserialize, Serialize};
 
 use super::journal;
@@ -142,53 +143,31 @@ pub fn load_config(bundle: &Path, inline: Option<&str>) -> Result<Config, crate:
     Ok(config)
 }
 
-/// Entry point of `unitbox monitor --root <root>` (argv after `monitor`).
-pub fn main(args: &[String]) -> ExitCode {
-    let root = match args {
-        [flag, root] if flag == "--root" => PathBuf::from(root),
-        _ => {
-            eprintln!("usage: unitbox monitor --root <state root>");
-            return ExitCode::from(2);
-        }
-    };
+/// Entry point of a monitor forked by the fork server ([`super::forkserver`]): stdio is
+/// `/dev/null`, `control` is its end of the daemon's socket, nothing else is open.
+/// Returns the exit code for `_exit`.
+pub fn run_forked(root: &Path, control: OwnedFd) -> u8 {
+    // What `ps` and `systemctl status` show for the scope's processes (best effort: the
+    // fork server's command line otherwise).
+    let _ = crate::sys::procname::rename("unitbox-monitor", &["unitbox", "monitor"]);
     // Our own session: signals to the daemon's process group do not reach us.
     let _ = nix::unistd::setsid();
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(runtime) => runtime,
-        Err(_) => return ExitCode::FAILURE,
-    };
-    // Handled (not ignored) signals: handlers reset on exec, so init does not inherit them.
-    let _signals = runtime.block_on(async {
-        use tokio::signal::unix::{signal, SignalKind};
-        [
-            SignalKind::terminate(),
-            SignalKind::interrupt(),
-            SignalKind::hangup(),
-        ]
-        .into_iter()
-        .filter_map(|kind| signal(kind).ok())
-        .collect::<Vec<_>>()
-    });
-    let control = match std::io::stdin().as_fd().try_clone_to_owned() {
-        Ok(fd) => Arc::new(UnixStream::from(fd)),
-        Err(_) => return ExitCode::FAILURE,
-    };
+    // Caught (not ignored) signals: handlers reset on exec, so init does not inherit them.
+    let _ = crate::sys::signal::catch_and_drop(&[Signal::SIGTERM, Signal::SIGINT, Signal::SIGHUP]);
+    let control = Arc::new(UnixStream::from(control));
     // Idle until the daemon has work; end-of-file means it went away without any.
     let (work, fds) = match wire::recv::<ToMonitor>(&control) {
         Ok(work) => work,
-        Err(_) => return ExitCode::SUCCESS,
+        Err(_) => return 0,
     };
     let done = match work {
-        ToMonitor::Create(request) => create_and_watch(&root, *request, fds, &control),
+        ToMonitor::Create(request) => create_and_watch(root, *request, fds, &control),
         ToMonitor::OpenJournal { id, unit } => open_journal(&id, &unit, &control),
         _ => Err(()),
     };
     match done {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(()) => ExitCode::FAILURE,
+        Ok(()) => 0,
+        Err(()) => 1,
     }
 }
 

@@ -1,18 +1,19 @@
-//! A few monitors started ahead of need, so no exec is on the create path.
+//! A few monitors started ahead of need, so no fork is on the create path.
 //!
-//! An idle monitor is a `unitbox monitor` process blocked on its control socket, in the
+//! An idle monitor is a process forked by the fork server, blocked on its control socket, in the
 //! daemon's cgroup until it gets work: the daemon moves it into the container's scope as
 //! soon as the scope exists (and it moves itself if no word comes), so a monitor with a
 //! container never stays in the daemon's cgroup. Taking one starts a replacement in the
 //! background. An idle monitor whose daemon goes away reads end-of-file and exits.
 
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::OwnedFd;
 use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use super::error::BusError;
+use super::forkserver::ForkServer;
 
 /// Idle monitors kept ready.
 pub const POOL_SIZE: usize = 4;
@@ -31,19 +32,17 @@ pub struct IdleMonitor {
 /// The idle monitors.
 #[derive(Debug)]
 pub struct MonitorPool {
-    binary: PathBuf,
-    root: PathBuf,
+    forks: ForkServer,
     idle: Mutex<Vec<IdleMonitor>>,
     starting: AtomicUsize,
 }
 
 impl MonitorPool {
-    /// A pool of monitors running `binary` over the state root `root`; empty until
+    /// A pool of monitors forked from `binary` over the state root `root`; empty until
     /// [`MonitorPool::refill`].
     pub fn new(binary: PathBuf, root: PathBuf) -> MonitorPool {
         MonitorPool {
-            binary,
-            root,
+            forks: ForkServer::new(binary, root),
             idle: Mutex::new(Vec::new()),
             starting: AtomicUsize::new(0),
         }
@@ -90,41 +89,17 @@ impl MonitorPool {
         self.idle.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Starts one monitor from the daemon's sealed copy of the binary: its init then reuses
-    /// that memfd (`/proc/self/exe` is sealed) instead of copying the binary on every
-    /// create, and a replaced binary on disk cannot reach a running container.
+    /// Starts one monitor: a fork of the fork server, which runs from the daemon's sealed
+    /// copy of the binary, so its init reuses that memfd (`/proc/self/exe` is sealed)
+    /// and a replaced binary on disk cannot reach a running container.
     async fn start(&self) -> Result<IdleMonitor, BusError> {
         let (ours, theirs) =
             UnixStream::pair().map_err(|e| BusError::failed("make monitor socket", &e))?;
-        let sealed = crate::process::sealed_init_binary(Some(&self.binary)).map_err(|e| {
-            BusError::failed(&format!("seal monitor `{}`", self.binary.display()), &e)
-        })?;
-        let null = std::process::Stdio::null;
-        let mut command =
-            tokio::process::Command::new(format!("/proc/self/fd/{}", sealed.as_raw_fd()));
-        command
-            .arg0("unitbox")
-            .arg("monitor")
-            .arg("--root")
-            .arg(&self.root)
-            .stdin(std::process::Stdio::from(OwnedFd::from(theirs)))
-            .stdout(null())
-            .stderr(null())
-            .kill_on_drop(false);
-        let mut child = command.spawn().map_err(|e| {
-            BusError::failed(&format!("start monitor `{}`", self.binary.display()), &e)
-        })?;
-        drop(sealed);
-        let pid = child.id().map_or(0, |p| p as i32);
-        let pidfd = crate::sys::pidfd::pidfd_open(pid).ok();
-        // Reap the monitor whenever it ends; exit detection uses its pidfd.
-        tokio::spawn(async move {
-            let _ = child.wait().await;
-        });
+        let (pid, pidfd) = self.forks.monitor(theirs).await?;
         Ok(IdleMonitor {
             pid,
             control: ours,
-            pidfd,
+            pidfd: Some(pidfd),
         })
     }
 }

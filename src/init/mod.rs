@@ -243,8 +243,26 @@ pub fn run() -> ExitCode {
             return ExitCode::from(EXIT_NO_CHANNEL);
         }
     };
-    match start(&channel) {
-        Ok(Intermediate) => ExitCode::SUCCESS,
+    ExitCode::from(run_on(&channel))
+}
+
+/// Entry point of an init forked (not exec'd) from a single-threaded runtime process that
+/// itself runs from a sealed binary: `channel` is its end of the channel, stdio is in
+/// place, every other descriptor is closed. Returns the exit code for `_exit`.
+pub fn run_forked(channel: OwnedFd) -> u8 {
+    // Until exec the channel must not leak into anything we run.
+    if let Err(e) = syscall("fcntl(FD_CLOEXEC)", sys::fd::set_cloexec(channel.as_fd())) {
+        let _ = writeln!(std::io::stderr(), "unitbox init: {e}");
+        return EXIT_NO_CHANNEL;
+    }
+    run_on(&Channel::from_fd(channel))
+}
+
+/// Steps 1–14 on `channel`; the exit code of whichever process returns (the intermediate
+/// after its fork, or a container process whose exec failed).
+fn run_on(channel: &InitChannel) -> u8 {
+    match start(channel) {
+        Ok(Intermediate) => 0,
         Err((step, error)) => {
             let failure = error.into_failure(step);
             if channel
@@ -260,7 +278,7 @@ pub fn run() -> ExitCode {
                     failure.message
                 );
             }
-            ExitCode::FAILURE
+            1
         }
     }
 }

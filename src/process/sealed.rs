@@ -56,6 +56,11 @@ pub fn seal_with_overlay(spare_layer: &Path) {
     let _ = OVERLAY_SPARE_LAYER.set(spare_layer.to_owned());
 }
 
+/// Whether this process runs from a sealed memfd (a unitboxd monitor does).
+pub fn self_is_sealed() -> bool {
+    File::open(SELF_EXE).is_ok_and(|exe| memfd::is_sealed(exe.as_fd()))
+}
+
 /// An fd of `binary` (default [`SELF_EXE`]) that no one can write through: a read-only
 /// overlayfs view (after [`seal_with_overlay`]) or a sealed memfd copy; cached per process.
 pub fn sealed_init_binary(binary: Option<&Path>) -> Result<Arc<OwnedFd>, ProcessError> {

@@ -32,6 +32,8 @@ use crate::hooks::OciState;
 use crate::init::message::{Bootstrap, FdLayout, FromInit, Launch, ToInit};
 use crate::init::INIT_FD_ENV;
 use crate::sys::fd;
+use crate::sys::fork::{Forked, SingleThreaded};
+use nix::unistd::Pid;
 
 pub use crate::init::message::HookPoint;
 
@@ -40,6 +42,10 @@ const INIT_FD: i32 = 3;
 
 /// Lowest fd number for descriptors we `dup2` in the child, clear of 0–3.
 const HIGH_FD: i32 = 10;
+
+/// Exit code of a forked init that could not lay out its descriptors (or panicked): it
+/// never reached the channel, so the runtime sees the channel close.
+const EXIT_FORK_SETUP: u8 = 121;
 
 /// What [`start_init`] needs to start a container's first process.
 pub struct InitRequest<'a> {
@@ -271,17 +277,57 @@ pub fn start_exec(req: ExecRequest<'_>) -> crate::Result<Spawned> {
     finish(init, req.process)
 }
 
-/// The two processes of a start: the exec'd init (our child) and, once it forked, the
-/// container process (also our child, thanks to `CLONE_PARENT`). Dropping it before
-/// [`finish`] kills and reaps both, so a failed start leaves no process behind.
+/// The two processes of a start: the first process of init (our child) and, once it
+/// forked, the container process (also our child, thanks to `CLONE_PARENT`). Dropping it
+/// before [`finish`] kills and reaps both, so a failed start leaves no process behind.
 struct Started {
-    stage_one: Option<Child>,
+    stage_one: Option<StageOne>,
     process: Option<ProcessHandle>,
+}
+
+/// init's first process.
+enum StageOne {
+    /// `unitbox init` exec'd from the sealed binary.
+    Exec(Child),
+    /// A fork of ours running init's code (we run from a sealed binary ourselves).
+    Forked(Pid),
+}
+
+impl StageOne {
+    fn pid(&self) -> i32 {
+        match self {
+            StageOne::Exec(child) => child.id() as i32,
+            StageOne::Forked(pid) => pid.as_raw(),
+        }
+    }
+
+    fn kill(&mut self) {
+        match self {
+            StageOne::Exec(child) => {
+                let _ = child.kill();
+            }
+            StageOne::Forked(pid) => {
+                let _ = nix::sys::signal::kill(*pid, nix::sys::signal::Signal::SIGKILL);
+            }
+        }
+    }
+
+    fn wait(&mut self) -> std::io::Result<()> {
+        match self {
+            StageOne::Exec(child) => child.wait().map(drop),
+            StageOne::Forked(pid) => loop {
+                match nix::sys::wait::waitpid(*pid, None) {
+                    Err(nix::errno::Errno::EINTR) => continue,
+                    other => return other.map(drop).map_err(std::io::Error::from),
+                }
+            },
+        }
+    }
 }
 
 impl Started {
     fn stage_one_pid(&self) -> i32 {
-        self.stage_one.as_ref().map_or(0, |c| c.id() as i32)
+        self.stage_one.as_ref().map_or(0, StageOne::pid)
     }
 }
 
@@ -292,19 +338,25 @@ impl Drop for Started {
             let _ = process.signal(libc::SIGKILL);
             let _ = process.wait();
         }
-        if let Some(mut child) = self.stage_one.take() {
-            let _ = child.kill();
-            let _ = child.wait();
+        if let Some(mut stage_one) = self.stage_one.take() {
+            stage_one.kill();
+            let _ = stage_one.wait();
         }
     }
 }
 
-/// Spawns `unitbox init` from the sealed binary with `sock` as fd 3.
+/// Starts init with `sock` as its channel: a fork of ours when we may (see [`forkable`]),
+/// else `unitbox init` exec'd from the sealed binary with `sock` as fd 3.
 fn spawn_init(
     binary: Option<&Path>,
     process: &mut Process,
     sock: OwnedFd,
 ) -> Result<Started, ProcessError> {
+    if binary.is_none() {
+        if let Some(proof) = forkable() {
+            return fork_init(&proof, process, sock);
+        }
+    }
     let sealed = sealed::sealed_init_binary(binary)?;
     // Both numbers must stay clear of 0–3: stdio and the channel are dup2'd there.
     let exe =
@@ -326,9 +378,84 @@ fn spawn_init(
     let child = command.spawn().map_err(ProcessError::Spawn)?;
     drop((exe, sock));
     Ok(Started {
-        stage_one: Some(child),
+        stage_one: Some(StageOne::Exec(child)),
         process: None,
     })
+}
+
+/// Proof that init may be a plain fork of this process instead of an exec: we run from a
+/// sealed memfd (a unitboxd monitor does), so init's `/proc/self/exe` is as unwritable
+/// as an exec'd init's (CVE-2019-5736), and we have one thread, so the fork may run any
+/// code. A fork skips loading and linking the binary again (about 1 ms of CPU).
+fn forkable() -> Option<SingleThreaded> {
+    if !sealed::self_is_sealed() {
+        return None;
+    }
+    crate::sys::fork::single_threaded().ok()
+}
+
+/// Forks init: the child sets up what an exec would have given it and runs init's code.
+fn fork_init(
+    proof: &SingleThreaded,
+    process: &mut Process,
+    sock: OwnedFd,
+) -> Result<Started, ProcessError> {
+    let spawn_err = |e: nix::Error| ProcessError::Spawn(e.into());
+    // Every descriptor the child keeps sits above stdio first, so laying out 0–2 cannot
+    // overwrite one that is still to be placed.
+    let mut stdio: [Option<OwnedFd>; 3] = [None, None, None];
+    for (slot, wanted) in stdio.iter_mut().zip([
+        std::mem::take(&mut process.stdin),
+        std::mem::take(&mut process.stdout),
+        std::mem::take(&mut process.stderr),
+    ]) {
+        *slot = match wanted {
+            Stdio::Inherit => None,
+            Stdio::Null => {
+                let null = std::fs::OpenOptions::new()
+                    .read(true)
+                    .write(true)
+                    .open("/dev/null")
+                    .map_err(ProcessError::Spawn)?;
+                Some(fd::dup_at_least(null.as_fd(), HIGH_FD).map_err(spawn_err)?)
+            }
+            Stdio::Fd(given) => Some(fd::dup_at_least(given.as_fd(), HIGH_FD).map_err(spawn_err)?),
+        };
+    }
+    let sock = fd::dup_at_least(sock.as_fd(), HIGH_FD).map_err(spawn_err)?;
+    match crate::sys::fork::fork_copy(proof).map_err(spawn_err)? {
+        Forked::Parent(pid) => Ok(Started {
+            stage_one: Some(StageOne::Forked(pid)),
+            process: None,
+        }),
+        Forked::Child => forked_init(proof, &stdio, sock),
+    }
+}
+
+/// The child of [`fork_init`]: what `execve` and std's `Command` would have done (signal
+/// dispositions and mask reset, an empty environment, stdio in place, nothing else open),
+/// then init. Never returns into the frames it shares with the runtime.
+fn forked_init(proof: &SingleThreaded, stdio: &[Option<OwnedFd>; 3], channel: OwnedFd) -> ! {
+    let run = std::panic::AssertUnwindSafe(|| {
+        let prepared = (|| -> std::io::Result<()> {
+            crate::sys::signal::reset_for_exec()?;
+            crate::sys::fork::clear_environment(proof);
+            for (target, given) in (0..).zip(stdio) {
+                if let Some(given) = given {
+                    fd::dup_onto(given.as_raw_fd(), target)?;
+                }
+            }
+            Ok(fd::close_all_but_stdio_and(channel.as_fd())?)
+        })();
+        // What `ps` shows until the exec (best effort).
+        let _ = crate::sys::procname::rename("unitbox-init", &["unitbox", "init"]);
+        match prepared {
+            Ok(()) => crate::init::run_forked(channel),
+            Err(_) => EXIT_FORK_SETUP,
+        }
+    });
+    let code = std::panic::catch_unwind(run).unwrap_or(EXIT_FORK_SETUP);
+    crate::sys::fork::exit_now(code)
 }
 
 /// runc's session keyring of container `id`: `_ses.<id>`, which every process of the
@@ -415,8 +542,8 @@ fn finish(mut init: Started, process: &mut Process) -> crate::Result<Spawned> {
         expected: "forked",
         got: "ready",
     })?;
-    if let Some(mut child) = init.stage_one.take() {
-        child.wait().map_err(ProcessError::Spawn)?;
+    if let Some(mut stage_one) = init.stage_one.take() {
+        stage_one.wait().map_err(ProcessError::Spawn)?;
     }
     let pid = handle.pid();
     let start_time = start_time(pid)?;

@@ -24,6 +24,29 @@ pub fn cloexec_from(first: u32) -> nix::Result<()> {
     Errno::result(rc).map(drop)
 }
 
+/// `close_range(2)`—Closes every fd from 3 up except `keep`: what a process forked from
+/// a runtime keeps of its parent's descriptors is stdio and its channel.
+///
+/// Owners of the closed numbers may still exist in the caller's frames (the fork's copy of
+/// its parent); the caller must never return to them, only exec or `_exit`.
+///
+/// # References
+/// - [`close_range(2)`](https://man7.org/linux/man-pages/man2/close_range.2.html)
+pub fn close_all_but_stdio_and(keep: BorrowedFd<'_>) -> nix::Result<()> {
+    let keep = keep.as_raw_fd() as u32;
+    let ranges = [(3, keep.checked_sub(1)), (keep + 1, Some(u32::MAX))];
+    for (first, last) in ranges {
+        let Some(last) = last.filter(|last| *last >= first) else {
+            continue;
+        };
+        // SAFETY: close_range takes plain integers and touches only this process's fd
+        // table; the caller gave up every descriptor in the range (see above).
+        let rc = unsafe { libc::syscall(libc::SYS_close_range, first, last, 0) };
+        Errno::result(rc)?;
+    }
+    Ok(())
+}
+
 /// `fcntl(fd, F_DUPFD_CLOEXEC, min)`—Duplicates `fd` to the lowest free number `>= min`.
 ///
 /// # References

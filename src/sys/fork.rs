@@ -1,4 +1,5 @@
-//! `clone(CLONE_PARENT)`: the fork init makes into its new PID (and time) namespace.
+//! `clone(CLONE_PARENT)`: the fork init makes into its new PID (and time) namespace;
+//! `fork` of a single-threaded runtime process, and the `_exit` such a child ends with.
 
 use nix::errno::Errno;
 use nix::unistd::Pid;
@@ -45,6 +46,38 @@ pub fn fork_sibling(_proof: &SingleThreaded) -> nix::Result<Forked> {
         0 => Ok(Forked::Child),
         pid => Ok(Forked::Parent(Pid::from_raw(pid as i32))),
     }
+}
+
+/// `fork(2)`—A copy of the calling process, which the token proves single-threaded.
+///
+/// The child may run any code (allocate, take locks): no other thread held anything at
+/// the fork. It must end with [`exit_now`] or an exec, never by returning into frames it
+/// shares with the parent.
+///
+/// # References
+/// - [`fork(2)`](https://man7.org/linux/man-pages/man2/fork.2.html)
+pub fn fork_copy(_proof: &SingleThreaded) -> nix::Result<Forked> {
+    // SAFETY: the token proves the caller has one thread, so the child's copy of every
+    // lock and of the allocator is consistent.
+    match unsafe { nix::unistd::fork() }? {
+        nix::unistd::ForkResult::Parent { child } => Ok(Forked::Parent(child)),
+        nix::unistd::ForkResult::Child => Ok(Forked::Child),
+    }
+}
+
+/// `_exit(2)`—Ends a forked child now, without the exit handlers, buffers or destructors
+/// of the process it is a copy of.
+pub fn exit_now(code: u8) -> ! {
+    // SAFETY: _exit only ends the process; it runs no user code.
+    unsafe { libc::_exit(i32::from(code)) }
+}
+
+/// `clearenv(3)`—Empties the environment of a forked child, as an exec with an empty
+/// environment would.
+pub fn clear_environment(_proof: &SingleThreaded) {
+    // SAFETY: the token proves the process has one thread, so nothing reads the
+    // environment concurrently.
+    unsafe { libc::clearenv() };
 }
 
 /// Proof that the process was single-threaded when it was taken; neither `Send` nor

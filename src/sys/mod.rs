@@ -14,6 +14,7 @@ pub mod path;
 pub mod personality;
 pub mod pidfd;
 pub mod procfs;
+pub mod procname;
 pub mod pty;
 pub mod rlimit;
 pub mod sched;

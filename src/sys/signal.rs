@@ -18,3 +18,23 @@ pub fn reset_for_exec() -> nix::Result<()> {
     }
     nix::sys::signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None)
 }
+
+extern "C" fn do_nothing(_: libc::c_int) {}
+
+/// Catches `signals` with a handler that does nothing (restarting interrupted calls).
+///
+/// Unlike `SIG_IGN`, a caught signal is reset to its default by `execve`, so children
+/// that exec do not inherit the indifference.
+pub fn catch_and_drop(signals: &[Signal]) -> nix::Result<()> {
+    let handler = SigAction::new(
+        SigHandler::Handler(do_nothing),
+        SaFlags::SA_RESTART,
+        SigSet::empty(),
+    );
+    for &signal in signals {
+        // SAFETY: the handler does nothing, so it is async-signal-safe and cannot break
+        // any invariant of the interrupted code.
+        unsafe { sigaction(signal, &handler) }?;
+    }
+    Ok(())
+}

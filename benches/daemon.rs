@@ -2,7 +2,7 @@
 //! (one persistent connection per client; 1 and 8 concurrent clients) against the crun
 //! CLI doing the same, and the daemon's RSS idle and with many running containers.
 //!
-//! Both paths run in alternating halves (D-Bus, crun, D-Bus, crun) so that a change of
+//! Both paths run in alternating blocks (D-Bus, crun, D-Bus, crun, …) so that a change of
 //! load on a shared machine hits both alike; the D-Bus rows add the median of each step.
 //! Every cycle must still end with exit status 0 and leave nothing behind. Run it with
 //! `scripts/bench daemon` (release build; environment:
@@ -292,32 +292,35 @@ fn bench_dbus_against_crun() {
         rt.block_on(dbus_round(&bundle, "w", 1, 2));
         let idle = daemon_rss_kib();
 
-        // The machine is shared: both paths run in alternating halves, so a load change
-        // hits both alike.
+        // The machine is shared: both paths run in alternating blocks, so a load change
+        // hits both alike (UNITBOX_BENCH_BLOCKS, default 4).
+        let blocks = env_number("UNITBOX_BENCH_BLOCKS", 4).max(1);
         for clients in [1, 8] {
-            let per_half = if clients == 1 {
+            let per_block = if clients == 1 {
                 cycles
             } else {
                 cycles.div_ceil(2)
             }
-            .div_ceil(2);
+            .div_ceil(blocks)
+            .max(1);
             let (mut dbus, mut steps, mut dbus_total) = (Vec::new(), Vec::new(), Duration::ZERO);
             let (mut crun, mut crun_total) = (Vec::new(), Duration::ZERO);
             let (mut dbus_cpu, mut crun_cpu) = (ServiceCpu::default(), ServiceCpu::default());
-            for half in ["a", "b"] {
+            for block in 0..blocks {
+                let tag = format!("b{block}");
                 let before = ServiceCpu::now();
-                let (t, s, total) = rt.block_on(dbus_round(&bundle, half, clients, per_half));
+                let (t, s, total) = rt.block_on(dbus_round(&bundle, &tag, clients, per_block));
                 dbus_cpu.add(&before, &ServiceCpu::now());
                 dbus.extend(t);
                 steps.extend(s);
                 dbus_total += total;
                 let before = ServiceCpu::now();
-                let (t, total) = crun_round(&bundle, half, clients, per_half);
+                let (t, total) = crun_round(&bundle, &tag, clients, per_block);
                 crun_cpu.add(&before, &ServiceCpu::now());
                 crun.extend(t);
                 crun_total += total;
             }
-            let n = (2 * per_half * clients) as f64;
+            let n = (blocks * per_block * clients) as f64;
             let plural = if clients == 1 { "" } else { "s" };
             report(
                 &format!("unitboxd D-Bus, {clients} client{plural}"),
@@ -332,6 +335,11 @@ fn bench_dbus_against_crun() {
                 crun_total,
             );
             crun_cpu.report(n);
+            println!(
+                "{:<28} CPU of the whole box, D-Bus over crun: {:.2}",
+                "",
+                dbus_cpu.ms[4] / crun_cpu.ms[4].max(f64::MIN_POSITIVE)
+            );
         }
 
         let sleeper = bundle_with("daemon-bench-sleep", &spec("sleep 100000"));

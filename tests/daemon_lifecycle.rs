@@ -46,8 +46,8 @@ fn lifecycle_through_busctl() {
             support::systemctl_show("unitbox-life.scope", "ActiveState"),
             "active"
         );
-        // One call made the scope, with init and its monitor in it: the monitor did not
-        // have to attach itself.
+        // One call made the scope, with init and its monitor in it (the monitor did not
+        // have to attach itself), one more referenced it.
         std::thread::sleep(Duration::from_millis(300));
         let _ = systemd_monitor.kill();
         let _ = systemd_monitor.wait();
@@ -59,7 +59,9 @@ fn lifecycle_through_busctl() {
             .filter(|l| l.contains("\"unitbox-life.scope\""))
             .filter_map(|l| l.split("\"member\":\"").nth(1)?.split('"').next())
             .collect();
-        assert_eq!(members, ["StartTransientUnit"], "{calls}");
+        // The reference follows the start job (an `AddRef` would have systemd broadcast
+        // every change the start makes).
+        assert_eq!(members, ["StartTransientUnit", "RefUnit"], "{calls}");
         assert!(!calls.contains("AttachProcessesToUnit"), "{calls}");
         let scope_procs = unit_processes("unitbox-life.scope");
         let commands: Vec<&str> = scope_procs.iter().map(|(_, c)| c.as_str()).collect();

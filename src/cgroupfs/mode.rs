@@ -2,6 +2,7 @@
 
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU8, Ordering};
 
 use nix::sys::statfs::{statfs, CGROUP2_SUPER_MAGIC, CGROUP_SUPER_MAGIC};
 use serde::{Deserialize, Serialize};
@@ -185,12 +186,33 @@ impl ScopePaths {
 
     /// Whether the controller's hierarchy is mounted (v1: a cgroup filesystem at
     /// `<root>/<name>`, not merely a directory there).
+    ///
+    /// Under `/sys/fs/cgroup` the answer is remembered for the life of the process: the
+    /// hierarchies are mounted at boot, and a daemon asks for every controller of every
+    /// container it creates and removes.
     pub fn is_mounted(&self, controller: Controller) -> bool {
-        let root = self.hierarchy(controller);
-        statfs(&root).is_ok_and(|st| match self.mode {
-            CgroupMode::Unified => st.filesystem_type() == CGROUP2_SUPER_MAGIC,
-            _ => st.filesystem_type() == CGROUP_SUPER_MAGIC,
-        })
+        let probe = || {
+            statfs(&self.hierarchy(controller)).is_ok_and(|st| match self.mode {
+                CgroupMode::Unified => st.filesystem_type() == CGROUP2_SUPER_MAGIC,
+                _ => st.filesystem_type() == CGROUP_SUPER_MAGIC,
+            })
+        };
+        if self.root != Path::new(CGROUP_ROOT) {
+            return probe();
+        }
+        // 0: not asked yet, 1: mounted, 2: not mounted; per mode, per controller.
+        static KNOWN: [[AtomicU8; Controller::ALL.len()]; 3] =
+            [const { [const { AtomicU8::new(0) }; Controller::ALL.len()] }; 3];
+        let slot = &KNOWN[self.mode as usize][controller as usize];
+        match slot.load(Ordering::Relaxed) {
+            1 => true,
+            2 => false,
+            _ => {
+                let mounted = probe();
+                slot.store(if mounted { 1 } else { 2 }, Ordering::Relaxed);
+                mounted
+            }
+        }
     }
 
     /// The scope's directory for a controller.

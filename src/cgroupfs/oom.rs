@@ -3,13 +3,14 @@
 //! v1 `memory.oom_control` through an eventfd registered in `cgroup.event_control`,
 //! v2 `memory.events` (`oom_kill`) through poll's file-modified events.
 //!
-//! Each watch runs in a background thread that ends when the cgroup goes away or the
-//! receiver is dropped.
+//! [`OomNotifier`] is the watch without a thread: the caller waits on its fd (an event
+//! loop, or a thread blocked in `poll`) and asks it what changed. [`watch`] is that
+//! thread, ending when the cgroup goes away or the receiver is dropped.
 
 use std::fs::File;
-use std::os::fd::{AsFd, AsRawFd};
-use std::path::Path;
-use std::sync::mpsc::{self, Receiver, Sender};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{self, Receiver};
 use std::thread;
 
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
@@ -26,34 +27,138 @@ pub struct OomEvent {
     pub oom_kills: u64,
 }
 
-/// Starts watching the scope for OOM kills.
+/// Starts watching the scope for OOM kills in a background thread.
 pub fn watch(paths: &ScopePaths) -> Result<Receiver<OomEvent>, CgroupfsError> {
     let (tx, rx) = mpsc::channel();
-    if paths.mode.is_v1() {
-        let dir = paths.controller(Controller::Memory);
-        let efd = register_v1_event(&dir, "memory.oom_control", None, "OOM")?;
-        spawn("unitbox-oom", move || watch_v1(&dir, &efd, &tx));
-    } else {
-        let dir = paths.tracking();
-        let file = dir.join("memory.events");
-        let events = File::open(&file).map_err(|source| watch_error(&file, "OOM", source))?;
-        spawn("unitbox-oom", move || watch_v2(&file, &events, &tx));
-    }
+    let mut notifier = OomNotifier::open(paths)?;
+    spawn("unitbox-oom", move || loop {
+        let interest = if notifier.by_priority() {
+            PollFlags::POLLPRI | PollFlags::POLLERR
+        } else {
+            PollFlags::POLLIN
+        };
+        let mut fds = [PollFd::new(notifier.fd(), interest)];
+        // v2 signals no removal: a bounded wait lets `next` find the file gone.
+        if poll(&mut fds, PollTimeout::from(1000u16)).is_err() {
+            return;
+        }
+        match notifier.next() {
+            Ok(Some(event)) => {
+                if tx.send(event).is_err() {
+                    return;
+                }
+            }
+            Ok(None) => {}
+            Err(CgroupGone) => return,
+        }
+    });
     Ok(rx)
 }
 
+/// The watched cgroup was removed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CgroupGone;
+
+/// OOM kills of one scope, told by the kernel: wait until [`OomNotifier::fd`] is readable
+/// (v1: an eventfd registered on `memory.oom_control`) or has priority data (v2:
+/// `memory.events` changed, [`OomNotifier::by_priority`]), then call
+/// [`OomNotifier::next`]. The fd never blocks a read, so spurious wake-ups are harmless.
+#[derive(Debug)]
+pub struct OomNotifier {
+    source: Source,
+}
+
+#[derive(Debug)]
+enum Source {
+    V1 {
+        efd: EventFd,
+        control: PathBuf,
+    },
+    V2 {
+        events: File,
+        path: PathBuf,
+        seen: u64,
+    },
+}
+
+impl OomNotifier {
+    /// Registers for the OOM kills of the scope at `paths`.
+    pub fn open(paths: &ScopePaths) -> Result<OomNotifier, CgroupfsError> {
+        let source = if paths.mode.is_v1() {
+            let dir = paths.controller(Controller::Memory);
+            let efd = register_v1_event(&dir, "memory.oom_control", None, "OOM", true)?;
+            Source::V1 {
+                efd,
+                control: dir.join("memory.oom_control"),
+            }
+        } else {
+            let path = paths.tracking().join("memory.events");
+            let events = File::open(&path).map_err(|source| watch_error(&path, "OOM", source))?;
+            let seen = read_oom_kills(&path).unwrap_or(0);
+            Source::V2 { events, path, seen }
+        };
+        Ok(OomNotifier { source })
+    }
+
+    /// The descriptor to wait on.
+    pub fn fd(&self) -> BorrowedFd<'_> {
+        match &self.source {
+            Source::V1 { efd, .. } => efd.as_fd(),
+            Source::V2 { events, .. } => events.as_fd(),
+        }
+    }
+
+    /// Whether [`OomNotifier::fd`] signals with priority data (`POLLPRI`, v2) rather than
+    /// as readable (v1).
+    pub fn by_priority(&self) -> bool {
+        matches!(self.source, Source::V2 { .. })
+    }
+
+    /// After a wake-up: the OOM kill count if it grew, nothing if not (a spurious wake-up,
+    /// another event of `memory.events`), or [`CgroupGone`] once the cgroup was removed
+    /// (v1: the kernel signals the eventfd on removal too).
+    pub fn next(&mut self) -> Result<Option<OomEvent>, CgroupGone> {
+        match &mut self.source {
+            Source::V1 { efd, control } => {
+                let mut counter = [0u8; 8];
+                match nix::unistd::read(efd.as_fd(), &mut counter) {
+                    Ok(_) => {}
+                    Err(nix::errno::Errno::EAGAIN) => return Ok(None),
+                    Err(_) => return Err(CgroupGone),
+                }
+                let text = std::fs::read_to_string(control).map_err(|_| CgroupGone)?;
+                let oom_kills = key_values(&text).get("oom_kill").copied().unwrap_or(0);
+                Ok(Some(OomEvent { oom_kills }))
+            }
+            Source::V2 { path, seen, .. } => {
+                let now = read_oom_kills(path).ok_or(CgroupGone)?;
+                if now > *seen {
+                    *seen = now;
+                    return Ok(Some(OomEvent { oom_kills: now }));
+                }
+                Ok(None)
+            }
+        }
+    }
+}
+
 /// Registers an eventfd for a v1 memory event file (`cgroup.event_control`:
-/// `<eventfd> <fd of file> [args]`).
+/// `<eventfd> <fd of file> [args]`); reads of a `nonblocking` one never wait.
 pub(crate) fn register_v1_event(
     dir: &Path,
     file: &str,
     args: Option<&str>,
     what: &'static str,
+    nonblocking: bool,
 ) -> Result<EventFd, CgroupfsError> {
     let path = dir.join(file);
     let target = File::open(&path).map_err(|source| watch_error(&path, what, source))?;
-    let efd = EventFd::from_flags(EfdFlags::EFD_CLOEXEC)
-        .map_err(|e| watch_error(&path, what, e.into()))?;
+    let flags = if nonblocking {
+        EfdFlags::EFD_CLOEXEC | EfdFlags::EFD_NONBLOCK
+    } else {
+        EfdFlags::EFD_CLOEXEC
+    };
+    let efd = EventFd::from_flags(flags).map_err(|e| watch_error(&path, what, e.into()))?;
     let mut line = format!("{} {}", efd.as_raw_fd(), target.as_raw_fd());
     if let Some(a) = args {
         line.push(' ');
@@ -80,42 +185,6 @@ pub(crate) fn spawn(name: &str, f: impl FnOnce() + Send + 'static) {
     // A thread that fails to start means no notifications; the receiver then reports
     // disconnection, which callers treat as "cgroup gone".
     let _ = thread::Builder::new().name(name.to_owned()).spawn(f);
-}
-
-fn watch_v1(dir: &Path, efd: &EventFd, tx: &Sender<OomEvent>) {
-    let control = dir.join("memory.oom_control");
-    // The kernel also signals the eventfd when the cgroup is removed: then stop.
-    while efd.read().is_ok() {
-        let Ok(text) = std::fs::read_to_string(&control) else {
-            return;
-        };
-        let oom_kills = key_values(&text).get("oom_kill").copied().unwrap_or(0);
-        if tx.send(OomEvent { oom_kills }).is_err() {
-            return;
-        }
-    }
-}
-
-fn watch_v2(file: &Path, events: &File, tx: &Sender<OomEvent>) {
-    let mut seen = read_oom_kills(file).unwrap_or(0);
-    loop {
-        let mut fds = [PollFd::new(
-            events.as_fd(),
-            PollFlags::POLLPRI | PollFlags::POLLERR,
-        )];
-        if poll(&mut fds, PollTimeout::from(1000u16)).is_err() {
-            return;
-        }
-        let Some(now) = read_oom_kills(file) else {
-            return;
-        };
-        if now > seen {
-            seen = now;
-            if tx.send(OomEvent { oom_kills: now }).is_err() {
-                return;
-            }
-        }
-    }
 }
 
 fn read_oom_kills(file: &Path) -> Option<u64> {

@@ -58,6 +58,7 @@ pub fn watch(
             "memory.pressure_level",
             Some(level.v1_name()),
             "memory pressure",
+            false,
         )?;
         spawn("unitbox-pressure", move || {
             while efd.read().is_ok() {

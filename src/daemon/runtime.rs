@@ -82,6 +82,8 @@ pub struct Entry {
     live: Mutex<Live>,
     /// The container's journal streams (stdout, stderr), for exec'd processes.
     journal: Mutex<Option<(OwnedFd, OwnedFd)>>,
+    /// The watch of its OOM kills, ended with the entry.
+    oom: Mutex<Option<super::oom::OomWatch>>,
 }
 
 impl Entry {
@@ -131,7 +133,7 @@ pub struct Runtime {
     systemd: Arc<Systemd>,
     scopes: DaemonScopes,
     pool: Arc<MonitorPool>,
-    /// Scopes we created in this run (their `AddRef` is our reference: no `RefUnit`).
+    /// Scopes we created in this run (referenced when made: no second `RefUnit`).
     referenced: Mutex<HashSet<String>>,
     entries: Mutex<BTreeMap<String, Arc<Entry>>>,
     conn: OnceLock<zbus::Connection>,
@@ -285,6 +287,7 @@ impl Runtime {
                 exit: None,
             }),
             journal: Mutex::new(None),
+            oom: Mutex::new(None),
         });
         {
             let mut table = self.table();
@@ -339,6 +342,8 @@ impl Runtime {
             unit.clone(),
             ScopeOptions {
                 extra_properties,
+                // The reference is taken once the scope runs (see `Conversation::talk`).
+                no_bus_reference: true,
                 ..ScopeOptions::default()
             },
         );
@@ -390,7 +395,8 @@ impl Runtime {
             Err(_) => None,
         };
         let entry = self.adopt(&container, Some(watched), journal, None).await;
-        tracing::info!(
+        // systemd logs the scope's start; ours would only double the journal's work.
+        tracing::debug!(
             id,
             init_pid,
             us = started.elapsed().as_micros(),
@@ -455,9 +461,10 @@ impl Runtime {
                 exit: if stopped { exit } else { None },
             }),
             journal: Mutex::new(journal),
+            oom: Mutex::new(None),
         });
-        // A scope we just made carries our reference already (`AddRef`); one taken over
-        // from an earlier run needs it again (`RefUnit`).
+        // A scope we just made carries our reference already; one taken over from an
+        // earlier run needs it again (`RefUnit`).
         let fresh = self.referenced_lock().remove(&entry.unit);
         if !fresh {
             if let Err(error) = self.systemd.ref_unit(&entry.unit).await {
@@ -480,14 +487,8 @@ impl Runtime {
         }
         if let (Some(conn), false) = (self.conn.get(), stopped) {
             if let Some(paths) = self.scope_paths(container).await {
-                // Opening the event files and starting the forwarder is blocking work that
-                // the create's reply need not wait for.
-                let (conn, id) = (conn.clone(), entry.id.clone());
-                let handle = tokio::runtime::Handle::current();
-                tokio::task::spawn_blocking(move || {
-                    let _entered = handle.enter();
-                    super::oom::watch(conn, id, paths);
-                });
+                let watch = super::oom::watch(conn.clone(), entry.id.clone(), &paths);
+                *entry.oom.lock().unwrap_or_else(|p| p.into_inner()) = watch;
             }
         }
         entry
@@ -754,7 +755,7 @@ impl Runtime {
                 let _ = Manager::container_removed(&emitter, id, path.as_ref()).await;
             }
         }
-        tracing::info!(id, "container destroyed");
+        tracing::debug!(id, "container destroyed");
         Ok(())
     }
 
@@ -1166,6 +1167,14 @@ impl Conversation {
                     tracing::debug!(unit = %self.scope.unit(), "monitor asks for the scope");
                     let made = handle.block_on(async {
                         self.scope.apply(sd, pid).await?;
+                        // Our reference, taken after the start job rather than with
+                        // `AddRef`: a unit with a bus reference has systemd broadcast
+                        // every change of it, and the start makes most of them. The
+                        // scope holds the monitor, which waits for our answer, so it
+                        // cannot have ended and been collected in between.
+                        if let Err(error) = sd.ref_unit(self.scope.unit().as_str()).await {
+                            tracing::warn!(unit = %self.scope.unit(), error = %super::error::chain(&error), "scope not referenced");
+                        }
                         self.scope.cgroup_paths(sd).await
                     });
                     self.runtime.scopes.note(&self.scope);

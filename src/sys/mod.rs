@@ -16,6 +16,7 @@ pub mod pidfd;
 pub mod procfs;
 pub mod procname;
 pub mod pty;
+pub mod reactor;
 pub mod rlimit;
 pub mod sched;
 pub mod scm;

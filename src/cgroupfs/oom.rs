@@ -38,11 +38,11 @@ pub fn watch(paths: &ScopePaths) -> Result<Receiver<OomEvent>, CgroupfsError> {
             PollFlags::POLLIN
         };
         let mut fds = [PollFd::new(notifier.fd(), interest)];
-        // v2 signals no removal: a bounded wait lets `next` find the file gone.
+        // v2 signals no removal: a bounded wait lets `after_wake` find the file gone.
         if poll(&mut fds, PollTimeout::from(1000u16)).is_err() {
             return;
         }
-        match notifier.next() {
+        match notifier.after_wake() {
             Ok(Some(event)) => {
                 if tx.send(event).is_err() {
                     return;
@@ -62,7 +62,7 @@ pub struct CgroupGone;
 /// OOM kills of one scope, told by the kernel: wait until [`OomNotifier::fd`] is readable
 /// (v1: an eventfd registered on `memory.oom_control`) or has priority data (v2:
 /// `memory.events` changed, [`OomNotifier::by_priority`]), then call
-/// [`OomNotifier::next`]. The fd never blocks a read, so spurious wake-ups are harmless.
+/// [`OomNotifier::after_wake`]. The fd never blocks a read, so spurious wake-ups are harmless.
 #[derive(Debug)]
 pub struct OomNotifier {
     source: Source,
@@ -117,7 +117,7 @@ impl OomNotifier {
     /// After a wake-up: the OOM kill count if it grew, nothing if not (a spurious wake-up,
     /// another event of `memory.events`), or [`CgroupGone`] once the cgroup was removed
     /// (v1: the kernel signals the eventfd on removal too).
-    pub fn next(&mut self) -> Result<Option<OomEvent>, CgroupGone> {
+    pub fn after_wake(&mut self) -> Result<Option<OomEvent>, CgroupGone> {
         match &mut self.source {
             Source::V1 { efd, control } => {
                 let mut counter = [0u8; 8];

@@ -70,7 +70,7 @@ async fn forward(
         let Ok(mut ready) = registered.ready(interest).await else {
             return;
         };
-        let next = notifier.next();
+        let next = notifier.after_wake();
         ready.clear_ready();
         match next {
             Ok(Some(event)) => {

@@ -318,14 +318,9 @@ impl Runtime {
     ) -> Result<OwnedObjectPath, BusError> {
         let started = std::time::Instant::now();
         // The config is read and checked here, so a bad one fails fast and names the
-        // field; the monitor gets it ready to use.
-        let config = {
-            let bundle = bundle.to_path_buf();
-            let inline = options.config.clone();
-            let slice = options.slice.clone();
-            let id = id.to_owned();
-            blocking(move || checked_config(&bundle, inline.as_deref(), slice, &id)).await?
-        };
+        // field; the monitor gets it ready to use. Reading one small file and parsing it
+        // costs less than the hop to the blocking pool and back.
+        let config = checked_config(bundle, options.config.as_deref(), options.slice.clone(), id)?;
         let unit = unit_name::for_container(&config.cgroups.scope_prefix, &config.cgroups.name);
         let monitor = self.pool.take().await?;
         tracing::debug!(
@@ -384,9 +379,8 @@ impl Runtime {
         if applied {
             self.referenced_lock().insert(unit.as_str().to_owned());
         }
-        let id_owned = id.to_owned();
-        let factory = self.factory.clone();
-        let container = blocking(move || factory.load(&id_owned)).await?;
+        // One small state file, read without a hop (see the config above).
+        let container = self.factory.load(id).map_err(BusError::from)?;
         if options.register {
             self.register_machine(&container, init_pid).await?;
         }

@@ -40,6 +40,9 @@ use crate::systemd::{Scope, ScopeOptions};
 /// The Container interface name (PropertiesChanged names it).
 const CONTAINER_INTERFACE: &str = "io.unitbox.runtime1.Container";
 
+/// Longest wait for a killed container's init to be gone before reporting it stopped.
+const INIT_GONE_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// How long a monitor may take to create a container (scope job included).
 const CREATE_TIMEOUT: Duration = Duration::from_secs(120);
 
@@ -525,7 +528,19 @@ impl Runtime {
     /// The monitor left: init is dead; its record says how (no record: SIGKILL took both).
     async fn monitor_gone(self: &Arc<Self>, entry: &Arc<Entry>) {
         let dir = self.factory.store().container_dir(&entry.id);
-        let exit = monitor::read_exit(&dir).unwrap_or(ExitRecord {
+        let recorded = monitor::read_exit(&dir);
+        if recorded.is_none() {
+            // Killed with init (`systemctl kill -s KILL` on the scope): init, PID 1 of its
+            // namespace, may still be taking the namespace down. `stopped` waits until it
+            // is gone, so that a destroy right after it finds nothing running (bounded: a
+            // pid reused in between must not hold the report back).
+            let init_pid = entry.live().init_pid;
+            if init_pid > 0 {
+                let gone = self.exits.exited(init_pid as i32);
+                let _ = tokio::time::timeout(INIT_GONE_TIMEOUT, gone).await;
+            }
+        }
+        let exit = recorded.unwrap_or(ExitRecord {
             code: CLD_KILLED,
             status: Signal::SIGKILL as i32,
         });

@@ -21,16 +21,17 @@ pub const CONTAINER_IFACE: &str = "io.unitbox.runtime1.Container";
 const REPO: &str = env!("CARGO_MANIFEST_DIR");
 
 /// Writes `content` to `path` unless it is already there (atomically: other test
-/// binaries may install at the same time).
-fn install_file(path: &str, content: &str) {
+/// binaries may install at the same time); whether it wrote.
+fn install_file(path: &str, content: &str) -> bool {
     if std::fs::read_to_string(path).is_ok_and(|c| c == content) {
-        return;
+        return false;
     }
     let path = Path::new(path);
     std::fs::create_dir_all(path.parent().unwrap()).unwrap();
     let tmp = path.with_extension(format!("tmp{}", std::process::id()));
     std::fs::write(&tmp, content).unwrap();
     std::fs::rename(&tmp, path).unwrap();
+    true
 }
 
 /// Installs unit, policy and activation file, reloads bus and systemd; stops a daemon
@@ -62,30 +63,45 @@ pub fn install_service_logging(filter: &str) {
         .join("\n")
         + &format!("\nEnvironment=UNITBOXD_LOG={filter}\n");
     assert!(unit.contains("Type=dbus"));
-    install_file("/run/systemd/system.control/unitboxd.service", &unit);
-    install_file(
-        "/etc/dbus-1/system.d/io.unitbox.runtime1.conf",
-        &std::fs::read_to_string(format!("{REPO}/dbus-interfaces/io.unitbox.runtime1.conf"))
-            .unwrap(),
-    );
-    install_file(
-        "/usr/share/dbus-1/system-services/io.unitbox.runtime1.service",
-        &std::fs::read_to_string(format!(
-            "{REPO}/dbus-interfaces/io.unitbox.runtime1.service"
-        ))
-        .unwrap(),
-    );
-    run_ok("systemctl", &["daemon-reload"]);
-    run_ok(
-        "busctl",
-        &[
-            "call",
-            "org.freedesktop.DBus",
-            "/",
-            "org.freedesktop.DBus",
-            "ReloadConfig",
-        ],
-    );
+    // The tests of one binary share a box and start together: one installs and reloads
+    // while the others wait, and nothing reloads again once the files are in place. A
+    // `daemon-reload` and a `ReloadConfig` racing another test's `StartTransientUnit`
+    // can stall systemd and dbus-daemon on each other until the 25 s D-Bus timeout.
+    let lock = std::fs::File::create("/run/unitbox-test-install.lock").unwrap();
+    nix::fcntl::Flock::lock(lock, nix::fcntl::FlockArg::LockExclusive)
+        .map(|held| {
+            let mut changed = install_file("/run/systemd/system.control/unitboxd.service", &unit);
+            changed |= install_file(
+                "/etc/dbus-1/system.d/io.unitbox.runtime1.conf",
+                &std::fs::read_to_string(format!(
+                    "{REPO}/dbus-interfaces/io.unitbox.runtime1.conf"
+                ))
+                .unwrap(),
+            );
+            changed |= install_file(
+                "/usr/share/dbus-1/system-services/io.unitbox.runtime1.service",
+                &std::fs::read_to_string(format!(
+                    "{REPO}/dbus-interfaces/io.unitbox.runtime1.service"
+                ))
+                .unwrap(),
+            );
+            if changed {
+                run_ok("systemctl", &["daemon-reload"]);
+                run_ok(
+                    "busctl",
+                    &[
+                        "call",
+                        "org.freedesktop.DBus",
+                        "/",
+                        "org.freedesktop.DBus",
+                        "ReloadConfig",
+                    ],
+                );
+            }
+            drop(held);
+        })
+        .map_err(|(_, e)| e)
+        .unwrap();
 }
 
 /// Runs a command, returns its output.
